@@ -1,0 +1,199 @@
+"""`NASNetCell`: one Keras layer that executes any `CellSpec`.
+
+The cell follows TF-slim's `NasNetABaseCell`:
+1. the previous input is adjusted (``prev_mode``, chosen by the builder);
+2. the current input goes through ReLU -> 1x1 -> BN ("beginning_bn");
+3. each block applies two operations (stride 2 only on the cell's inputs in a
+   reduction cell), drop-path on every non-identity op, then combines them;
+4. the states in ``concat`` are brought to the last state's width and
+   resolution (factorized reduction) and concatenated.
+
+``prev_mode`` is passed explicitly and never inferred from static shapes, so
+unknown spatial sizes work (keras.applications gets this wrong, see
+implementations.md §0.3):
+- ``"passthrough"``: use the previous input as given (slim's ``prev=None``);
+- ``"match"``: same resolution; ReLU -> 1x1 -> BN if the width differs from ``filters``;
+- ``"reduce"``: the previous input has twice the resolution; ReLU -> factorized reduction.
+"""
+
+import keras
+from keras import ops
+
+from nasnet_keras.genotypes import CellSpec
+from nasnet_keras.layers import FactorizedReduction, NormSettings, ScheduledDropPath
+from nasnet_keras.layers import bn_variables, conv_variables
+from nasnet_keras.operations import PAD_MODES, build_operation
+
+PREV_MODES = ("passthrough", "match", "reduce")
+
+
+@keras.saving.register_keras_serializable(package="nasnet_keras")
+class NASNetCell(keras.layers.Layer):
+    """A normal (``strides=1``) or reduction (``strides=2``) cell.
+
+    Call it on ``[current, previous]``.  Args:
+        spec: a `CellSpec` (or its dict).
+        filters: F, the width of every block.
+        strides: 1 or 2.
+        prev_mode: see the module docstring.
+        pad_mode: ``"keras"`` or ``"tf"`` (strided pooling semantics).
+        bn_momentum, bn_epsilon, weight_decay: per-variant settings.
+        drop_path_keep_prob, cell_index, total_cells, total_training_steps:
+            ScheduledDropPath (off when ``drop_path_keep_prob == 1``).
+        scope: the TF-slim scope of this cell (``cell_0``, ``reduction_cell_1``,
+            ...); weight files are mapped through it.  Defaults to the layer name.
+    """
+
+    def __init__(self, spec, filters, strides=1, prev_mode="match", pad_mode="keras",
+                 bn_momentum=0.9997, bn_epsilon=1e-3, weight_decay=0.0,
+                 drop_path_keep_prob=1.0, cell_index=0, total_cells=1,
+                 total_training_steps=1, scope=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.spec = CellSpec.from_dict(spec, label=self.name)
+        if int(filters) < 1:
+            raise ValueError(f"NASNetCell {self.name}: `filters` must be >= 1, got {filters!r}.")
+        if strides not in (1, 2):
+            raise ValueError(f"NASNetCell {self.name}: `strides` must be 1 or 2, got {strides!r}.")
+        if prev_mode not in PREV_MODES:
+            raise ValueError(
+                f"NASNetCell {self.name}: `prev_mode` must be one of {PREV_MODES}, got {prev_mode!r}.")
+        if pad_mode not in PAD_MODES:
+            raise ValueError(
+                f"NASNetCell {self.name}: `pad_mode` must be one of {PAD_MODES}, got {pad_mode!r}.")
+        self.filters = int(filters)
+        self.strides = int(strides)
+        self.prev_mode = prev_mode
+        self.pad_mode = pad_mode
+        self.norm = NormSettings(bn_momentum, bn_epsilon, weight_decay)
+        self.scope = scope or self.name
+        self.seed = seed
+        self.drop_path = ScheduledDropPath(
+            keep_prob=drop_path_keep_prob, cell_index=cell_index, total_cells=total_cells,
+            total_training_steps=total_training_steps, seed=seed, name="drop_path")
+
+    # --- construction -----------------------------------------------------------------
+
+    def build(self, input_shape):
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != self.spec.num_inputs:
+            raise ValueError(
+                f"NASNetCell {self.name}: expected a list of {self.spec.num_inputs} inputs "
+                f"[current, previous], got {input_shape!r}.")
+        x_shape, p_shape = input_shape
+        F = self.filters
+        self.base_conv = self.norm.conv(F, 1, name="1x1")
+        self.base_bn = self.norm.bn("beginning_bn")
+        self.base_conv.build((None, None, None, x_shape[-1]))
+        self.base_bn.build((None, None, None, F))
+
+        p_channels = p_shape[-1]
+        self.prev_reduction = self.prev_conv = None
+        if self.prev_mode == "reduce":
+            self.prev_reduction = FactorizedReduction(F, 2, name="prev_reduction",
+                                                      **self.norm.get_config())
+            self.prev_reduction.build((None, None, None, p_channels))
+            p_channels = F
+        elif self.prev_mode == "match" and p_channels != F:
+            self.prev_conv = self.norm.conv(F, 1, name="prev_1x1")
+            self.prev_bn = self.norm.bn("prev_bn")
+            self.prev_conv.build((None, None, None, p_channels))
+            self.prev_bn.build((None, None, None, F))
+            p_channels = F
+
+        # Bookkeeping per state: (channels, at_output_resolution).
+        states = [(F, self.strides == 1), (p_channels, self.strides == 1)]
+        self.block_ops = []
+        for b in range(self.spec.num_blocks):
+            lop, lin, rop, rin, combine = self.spec.block(b)
+            for side, op_name, src in (("left", lop, lin), ("right", rop, rin)):
+                stride = self.strides if src < self.spec.num_inputs else 1
+                op = build_operation(op_name, F, stride, states[src][0], self.pad_mode,
+                                     self.norm, name=f"comb_iter_{b}_{side}")
+                op.build((None, None, None, states[src][0]))
+                self.block_ops.append(op)
+            states.append((F if combine == "add" else 2 * F, True))
+
+        final_channels = states[-1][0]
+        self.output_reductions = {}
+        for idx in self.spec.concat:
+            channels, at_output = states[idx]
+            if channels != final_channels or not at_output:
+                layer = FactorizedReduction(
+                    final_channels, 1 if at_output else 2,
+                    name=f"cell_output_reduction_{idx}", **self.norm.get_config())
+                layer.build((None, None, None, channels))
+                self.output_reductions[str(idx)] = layer
+        self.output_channels = final_channels * len(self.spec.concat)
+        self.drop_path.build()
+        self.built = True
+
+    # --- forward ------------------------------------------------------------------------
+
+    def call(self, inputs, training=None):
+        x, p = inputs
+        if self.prev_reduction is not None:
+            p = self.prev_reduction(ops.relu(p), training=training)
+        elif self.prev_conv is not None:
+            p = self.prev_bn(self.prev_conv(ops.relu(p)), training=training)
+        h = self.base_bn(self.base_conv(ops.relu(x)), training=training)
+        states = [h, p]
+        for b in range(self.spec.num_blocks):
+            left, right = self.block_ops[2 * b], self.block_ops[2 * b + 1]
+            lop, lin, rop, rin, combine = self.spec.block(b)
+            outs = []
+            for op, op_name, src in ((left, lop, lin), (right, rop, rin)):
+                y = op(states[src], training=training)
+                if op_name != "identity":  # slim never drops identity paths
+                    y = self.drop_path(y, training=training)
+                outs.append(y)
+            if combine == "add":
+                states.append(ops.add(outs[0], outs[1]))
+            else:
+                states.append(ops.concatenate(outs, axis=-1))
+        parts = []
+        for idx in self.spec.concat:
+            state = states[idx]
+            if str(idx) in self.output_reductions:
+                state = self.output_reductions[str(idx)](state, training=training)
+            parts.append(state)
+        out = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
+        if training:
+            self.drop_path.advance()
+        return out
+
+    # --- weights by name ----------------------------------------------------------------
+
+    def slim_variables(self):
+        """{TF-slim name relative to `scope`: variable} for every weight of the cell."""
+        out = {**conv_variables("1x1", self.base_conv),
+               **bn_variables("beginning_bn", self.base_bn)}
+        if self.prev_reduction is not None:
+            out.update(self.prev_reduction.slim_variables())
+        elif self.prev_conv is not None:
+            out.update(conv_variables("prev_1x1", self.prev_conv))
+            out.update(bn_variables("prev_bn", self.prev_bn))
+        for i, op in enumerate(self.block_ops):
+            side = "left" if i % 2 == 0 else "right"
+            for name, var in op.slim_variables().items():
+                out[f"comb_iter_{i // 2}/{side}/{name}"] = var
+        for idx, layer in self.output_reductions.items():
+            for name, var in layer.slim_variables().items():
+                out[f"cell_output/reduction_{idx}/{name}"] = var
+        return out
+
+    def get_config(self):
+        dp = self.drop_path
+        return {
+            **super().get_config(),
+            "spec": self.spec.to_dict(),
+            "filters": self.filters,
+            "strides": self.strides,
+            "prev_mode": self.prev_mode,
+            "pad_mode": self.pad_mode,
+            **self.norm.get_config(),
+            "drop_path_keep_prob": dp.keep_prob,
+            "cell_index": dp.cell_index,
+            "total_cells": dp.total_cells,
+            "total_training_steps": dp.total_training_steps,
+            "scope": self.scope,
+            "seed": self.seed,
+        }

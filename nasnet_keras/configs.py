@@ -1,0 +1,58 @@
+"""Named configurations (TF-slim HParams + Keras naming), one record per variant.
+
+Numbers come from TF-slim's ``cifar_config``, ``mobile_imagenet_config`` and
+``large_imagenet_config`` and their arg scopes (papers.md §1.5).  The fields
+marked *training* are the paper's training regularizers; `NASNetA` leaves them
+off unless asked (``paper_regularization=True``), like timm and keras-hub,
+because they only matter when training from scratch.
+"""
+
+import dataclasses
+
+from nasnet_keras.genotypes import NASNET_A, Genotype
+
+
+@dataclasses.dataclass(frozen=True)
+class NASNetConfig:
+    genotype: Genotype
+    num_cells: int               # N: normal cells per stage
+    penultimate_filters: int     # P: width of the last cell's output
+    stem: str                    # "imagenet" | "cifar"
+    stem_multiplier: float
+    skip_reduction: bool
+    default_size: int
+    bn_momentum: float
+    bn_epsilon: float
+    weight_decay: float
+    # training (paper values)
+    drop_path_keep_prob: float
+    dropout: float
+    total_training_steps: int
+    aux_head: bool
+    filter_multiplier: int = 2
+
+    @property
+    def notation(self):
+        return f"{self.num_cells} @ {self.penultimate_filters}"
+
+
+NASNET_A_CONFIGS = {
+    "mobile": NASNetConfig(
+        genotype=NASNET_A, num_cells=4, penultimate_filters=1056, stem="imagenet",
+        stem_multiplier=1.0, skip_reduction=False, default_size=224,
+        bn_momentum=0.9997, bn_epsilon=1e-3, weight_decay=4e-5,
+        drop_path_keep_prob=1.0, dropout=0.5, total_training_steps=250_000, aux_head=True,
+    ),
+    "large": NASNetConfig(
+        genotype=NASNET_A, num_cells=6, penultimate_filters=4032, stem="imagenet",
+        stem_multiplier=3.0, skip_reduction=True, default_size=331,
+        bn_momentum=0.9997, bn_epsilon=1e-3, weight_decay=5e-5,
+        drop_path_keep_prob=0.7, dropout=0.5, total_training_steps=250_000, aux_head=True,
+    ),
+    "cifar": NASNetConfig(
+        genotype=NASNET_A, num_cells=6, penultimate_filters=768, stem="cifar",
+        stem_multiplier=3.0, skip_reduction=False, default_size=32,
+        bn_momentum=0.9, bn_epsilon=1e-5, weight_decay=5e-4,
+        drop_path_keep_prob=0.6, dropout=0.0, total_training_steps=937_500, aux_head=True,
+    ),
+}

@@ -1,0 +1,263 @@
+"""Cells as data: `CellSpec` describes one cell, `Genotype` a normal/reduction pair.
+
+Indexing follows TF-slim (not DARTS): state 0 is the current input after
+ReLU-1x1-BN, state 1 the previous cell's output after adjustment, and state
+``num_inputs + b`` the output of block ``b``.  ``concat`` lists the states that
+form the cell output explicitly: slim's ``used_hiddenstates`` is not a "was this
+consumed" mask (NASNet-A concatenates state 1 in the normal cell and state 3 in
+the reduction cell), so it can never be inferred.
+"""
+
+import dataclasses
+import json
+from typing import Tuple
+
+# Operation names of the NASNet search space (papers.md §1.1).  The layer
+# factories live in `operations.py`; this tuple fixes the public vocabulary.
+NASNET_OPERATIONS = (
+    "identity",
+    "conv_1x3_3x1",
+    "conv_1x7_7x1",
+    "dil_conv_3x3",
+    "avg_pool_3x3",
+    "max_pool_3x3",
+    "max_pool_5x5",
+    "max_pool_7x7",
+    "conv_1x1",
+    "conv_3x3",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "sep_conv_7x7",
+)
+
+COMBINE_OPERATIONS = ("add", "concat")
+
+SUPPORTED_NUM_INPUTS = (2,)
+
+
+def _known_operations():
+    # Imported lazily: the registry can grow at run time (`register_operation`).
+    from nasnet_keras.operations import OPERATIONS
+
+    return OPERATIONS
+
+
+def _as_tuple(value, field, label):
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(
+            f"{label}: `{field}` must be a list, got {type(value).__name__} {value!r}."
+        )
+    return tuple(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class CellSpec:
+    """One NASNet-style cell as plain data.
+
+    Args:
+        ops: ``2 * B`` operation names, left then right for each block.
+        inputs: ``2 * B`` state indices, one per operation.
+        combine: ``B`` combine names (``"add"`` or ``"concat"``).
+        concat: states concatenated into the cell output, in order.
+        num_inputs: number of input states of the cell (2 for NASNet-A).
+        label: name used in error messages only (e.g. ``"normal"``).
+    """
+
+    ops: Tuple[str, ...]
+    inputs: Tuple[int, ...]
+    combine: Tuple[str, ...]
+    concat: Tuple[int, ...]
+    num_inputs: int = 2
+    label: str = dataclasses.field(default="cell", compare=False, repr=False)
+
+    def __post_init__(self):
+        label = f"{self.label} cell"
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen)
+        set_("ops", _as_tuple(self.ops, "ops", label))
+        set_("inputs", _as_tuple(self.inputs, "inputs", label))
+        set_("combine", _as_tuple(self.combine, "combine", label))
+        set_("concat", _as_tuple(self.concat, "concat", label))
+        self._validate(label)
+
+    def _validate(self, label):
+        if self.num_inputs not in SUPPORTED_NUM_INPUTS:
+            raise ValueError(
+                f"{label}: `num_inputs` must be one of {SUPPORTED_NUM_INPUTS}, "
+                f"got {self.num_inputs!r}."
+            )
+        num_blocks = len(self.combine)
+        if num_blocks < 1:
+            raise ValueError(f"{label}: `combine` must have at least one block, got [].")
+        for field in ("ops", "inputs"):
+            if len(getattr(self, field)) != 2 * num_blocks:
+                raise ValueError(
+                    f"{label}: `{field}` must have 2 * B = {2 * num_blocks} entries "
+                    f"(B = len(combine) = {num_blocks}), got {len(getattr(self, field))}."
+                )
+        known = _known_operations()
+        for i, op in enumerate(self.ops):
+            if op not in known:
+                raise ValueError(
+                    f"{label}, block {i // 2} ({'left' if i % 2 == 0 else 'right'}): "
+                    f"unknown operation {op!r} in `ops`; allowed: {sorted(known)}."
+                )
+        for i, index in enumerate(self.inputs):
+            block = i // 2
+            limit = self.num_inputs + block
+            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < limit:
+                raise ValueError(
+                    f"{label}, block {block} ({'left' if i % 2 == 0 else 'right'}): "
+                    f"`inputs` index {index!r} out of range; allowed 0..{limit - 1} "
+                    f"(inputs 0..{self.num_inputs - 1}, then earlier blocks)."
+                )
+        for block, name in enumerate(self.combine):
+            if name not in COMBINE_OPERATIONS:
+                raise ValueError(
+                    f"{label}, block {block}: unknown `combine` {name!r}; "
+                    f"allowed: {list(COMBINE_OPERATIONS)}."
+                )
+        if not self.concat:
+            raise ValueError(f"{label}: `concat` is empty; list at least one state.")
+        num_states = self.num_inputs + num_blocks
+        for index in self.concat:
+            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < num_states:
+                raise ValueError(
+                    f"{label}: `concat` index {index!r} out of range; "
+                    f"allowed 0..{num_states - 1}."
+                )
+        if len(set(self.concat)) != len(self.concat):
+            raise ValueError(f"{label}: `concat` repeats a state: {list(self.concat)}.")
+
+    @property
+    def num_blocks(self):
+        return len(self.combine)
+
+    def block(self, b):
+        """(left_op, left_input, right_op, right_input, combine) of block ``b``."""
+        return (
+            self.ops[2 * b],
+            self.inputs[2 * b],
+            self.ops[2 * b + 1],
+            self.inputs[2 * b + 1],
+            self.combine[b],
+        )
+
+    def to_dict(self):
+        return {
+            "ops": list(self.ops),
+            "inputs": list(self.inputs),
+            "combine": list(self.combine),
+            "concat": list(self.concat),
+            "num_inputs": self.num_inputs,
+        }
+
+    @classmethod
+    def from_dict(cls, data, label="cell"):
+        if isinstance(data, CellSpec):
+            return data
+        if not isinstance(data, dict):
+            raise TypeError(f"{label} cell: expected a dict, got {type(data).__name__}.")
+        unknown = set(data) - {"ops", "inputs", "combine", "concat", "num_inputs"}
+        if unknown:
+            raise ValueError(f"{label} cell: unknown fields {sorted(unknown)}.")
+        missing = {"ops", "inputs", "combine", "concat"} - set(data)
+        if missing:
+            raise ValueError(f"{label} cell: missing fields {sorted(missing)}.")
+        return cls(label=label, **data)
+
+    def describe(self):
+        """One line per block, e.g. ``b0 = sep_conv_5x5(h0) + sep_conv_3x3(h1)``."""
+        lines = []
+        for b in range(self.num_blocks):
+            lop, lin, rop, rin, comb = self.block(b)
+            sym = "+" if comb == "add" else "||"
+            lines.append(f"s{self.num_inputs + b} = {lop}(s{lin}) {sym} {rop}(s{rin})")
+        lines.append("out = concat(" + ", ".join(f"s{i}" for i in self.concat) + ")")
+        return "\n".join(lines)
+
+
+@dataclasses.dataclass(frozen=True)
+class Genotype:
+    """A network's pair of cells: ``normal`` (stride 1) and ``reduction`` (stride 2)."""
+
+    normal: CellSpec
+    reduction: CellSpec
+
+    def __post_init__(self):
+        for field in ("normal", "reduction"):
+            value = getattr(self, field)
+            if isinstance(value, dict):
+                value = CellSpec.from_dict(value, label=field)
+            if not isinstance(value, CellSpec):
+                raise TypeError(
+                    f"Genotype `{field}` must be a CellSpec or dict, got {type(value).__name__}."
+                )
+            object.__setattr__(self, field, dataclasses.replace(value, label=field))
+        if self.normal.num_inputs != self.reduction.num_inputs:
+            raise ValueError(
+                "Genotype: normal and reduction cells must take the same `num_inputs`, got "
+                f"{self.normal.num_inputs} and {self.reduction.num_inputs}."
+            )
+
+    def to_dict(self):
+        return {"normal": self.normal.to_dict(), "reduction": self.reduction.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data):
+        if isinstance(data, Genotype):
+            return data
+        if not isinstance(data, dict) or set(data) != {"normal", "reduction"}:
+            raise ValueError(
+                "Genotype: expected a dict with exactly the keys 'normal' and 'reduction', "
+                f"got {sorted(data) if isinstance(data, dict) else type(data).__name__}."
+            )
+        return cls(
+            normal=CellSpec.from_dict(data["normal"], "normal"),
+            reduction=CellSpec.from_dict(data["reduction"], "reduction"),
+        )
+
+    def to_json(self, **kwargs):
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_json(cls, text):
+        return cls.from_dict(json.loads(text))
+
+    def describe(self):
+        return (
+            "normal:\n  " + self.normal.describe().replace("\n", "\n  ")
+            + "\nreduction:\n  " + self.reduction.describe().replace("\n", "\n  ")
+        )
+
+
+# NASNet-A exactly as released (TF-slim nasnet_utils.py; papers.md §1.2).
+NASNET_A = Genotype(
+    normal=CellSpec(
+        ops=("sep_conv_5x5", "sep_conv_3x3", "sep_conv_5x5", "sep_conv_3x3",
+             "avg_pool_3x3", "identity", "avg_pool_3x3", "avg_pool_3x3",
+             "sep_conv_3x3", "identity"),
+        inputs=(0, 1, 1, 1, 0, 1, 1, 1, 0, 0),
+        combine=("add",) * 5,
+        concat=(1, 2, 3, 4, 5, 6),
+    ),
+    reduction=CellSpec(
+        ops=("sep_conv_5x5", "sep_conv_7x7", "max_pool_3x3", "sep_conv_7x7",
+             "avg_pool_3x3", "sep_conv_5x5", "identity", "avg_pool_3x3",
+             "sep_conv_3x3", "max_pool_3x3"),
+        inputs=(0, 1, 0, 1, 0, 1, 3, 2, 2, 0),
+        combine=("add",) * 5,
+        concat=(3, 4, 5, 6),
+    ),
+)
+
+_PNASNET_5_CELL = CellSpec(
+    ops=("sep_conv_5x5", "max_pool_3x3", "sep_conv_7x7", "max_pool_3x3",
+         "sep_conv_5x5", "sep_conv_3x3", "sep_conv_3x3", "max_pool_3x3",
+         "sep_conv_3x3", "identity"),
+    inputs=(1, 1, 0, 0, 0, 0, 4, 0, 1, 0),
+    combine=("add",) * 5,
+    concat=(2, 3, 4, 5, 6),
+)
+
+# PNASNet-5 (TF-slim pnasnet.py): one cell, used at stride 1 and stride 2.
+PNASNET_5 = Genotype(normal=_PNASNET_5_CELL, reduction=_PNASNET_5_CELL)

@@ -1,0 +1,313 @@
+"""The macro builder (TF-slim ``_build_nasnet_base``) and the NASNet-A entry points."""
+
+import keras
+from keras import layers
+
+from nasnet_keras.cell import NASNetCell
+from nasnet_keras.configs import NASNET_A_CONFIGS
+from nasnet_keras.genotypes import NASNET_A, Genotype
+from nasnet_keras.heads import AuxHead
+from nasnet_keras.layers import make_bn, make_conv
+from nasnet_keras.operations import PAD_MODES
+
+STEMS = ("imagenet", "cifar")
+MIN_INPUT_SIZE = 32
+
+
+def cell_output_units(spec):
+    """Width of a cell's output in units of its block width F."""
+    last = 1 if spec.combine[-1] == "add" else 2
+    return len(spec.concat) * last
+
+
+def reduction_indices(num_cells):
+    """Positions of the two reduction cells among the 3N normal cells (slim)."""
+    total = 3 * num_cells
+    return [int(total / 3), int(2 * total / 3)]
+
+
+def _check_input_shape(input_shape, stem, default_size, include_top, weights):
+    if input_shape is None:
+        return (default_size, default_size, 3) if include_top else (None, None, 3)
+    try:
+        shape = tuple(None if d is None else int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"`input_shape` must be a tuple (height, width, channels), got {input_shape!r}.")
+    if len(shape) != 3:
+        raise ValueError(
+            f"`input_shape` must be (height, width, channels) (channels_last), got {input_shape!r}.")
+    h, w, c = shape
+    for side, value in (("height", h), ("width", w)):
+        if value is not None and value < MIN_INPUT_SIZE:
+            raise ValueError(
+                f"`input_shape` {input_shape!r}: {side} {value} is too small; NASNet needs "
+                f"at least {MIN_INPUT_SIZE} px (or None for any size).")
+    if c is None or c < 1:
+        raise ValueError(f"`input_shape` {input_shape!r}: the channel count must be known and >= 1.")
+    if weights is not None and c != 3:
+        raise ValueError(
+            f"`input_shape` {input_shape!r}: pretrained weights need 3 input channels, got {c}.")
+    return shape
+
+
+def NASNet(
+    genotype=NASNET_A,
+    num_cells=4,
+    penultimate_filters=1056,
+    stem="imagenet",
+    stem_multiplier=None,
+    skip_reduction=False,
+    filter_multiplier=2,
+    input_shape=None,
+    input_tensor=None,
+    include_top=True,
+    weights=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    dropout=0.0,
+    drop_path_keep_prob=1.0,
+    total_training_steps=250_000,
+    aux_head=False,
+    pad_mode="keras",
+    bn_momentum=0.9997,
+    bn_epsilon=1e-3,
+    weight_decay=0.0,
+    default_size=None,
+    seed=None,
+    name=None,
+):
+    """Build a NASNet ``N @ P`` network from any genotype.
+
+    Args:
+        genotype: a `Genotype` (or its dict); NASNet-A by default.
+        num_cells: N, normal cells per stage (three stages).
+        penultimate_filters: P, the width of the last cell's output.
+        stem: ``"imagenet"`` (3x3/2 conv + two reduction stem cells) or
+            ``"cifar"`` (3x3/1 conv).
+        stem_multiplier: stem conv width factor; imagenet: ``32 * m`` filters,
+            cifar: ``F * m`` (slim).  Defaults 1.0 (imagenet) and 3.0 (cifar).
+        skip_reduction: the cell after a reduction takes the input of the cell
+            before the reduction as its previous input (NASNet-A large).
+        filter_multiplier: width factor per reduction.
+        input_shape, input_tensor, include_top, pooling, classes,
+            classifier_activation: as in ``keras.applications``.
+        weights: None, ``"imagenet"``, or a path to a keras.applications NASNet
+            ``.h5``, a TF-slim checkpoint prefix or a file written by
+            `nasnet_keras.save_weights`.
+        dropout: dropout rate before the classifier.
+        drop_path_keep_prob, total_training_steps: ScheduledDropPath.
+        aux_head: add the auxiliary classifier; the model then returns
+            ``[predictions, aux_predictions]`` (see `aux_loss_weights`).
+        pad_mode: ``"keras"`` (strided pooling as keras.applications; its
+            weights give identical outputs) or ``"tf"`` (TF-slim SAME pooling).
+        bn_momentum, bn_epsilon, weight_decay: BatchNorm and L2 settings.
+        default_size: input size used when ``input_shape`` is None with a top.
+        seed: seed for drop-path noise.
+        name: model name; when given, every layer name is prefixed with
+            ``name + "_"`` so several models can live in one graph.
+    Returns:
+        A ``keras.Model``.
+    """
+    genotype = _as_genotype(genotype)
+    if stem not in STEMS:
+        raise ValueError(f"`stem` must be one of {STEMS}, got {stem!r}.")
+    if pad_mode not in PAD_MODES:
+        raise ValueError(f"`pad_mode` must be one of {PAD_MODES}, got {pad_mode!r}.")
+    if not isinstance(num_cells, int) or isinstance(num_cells, bool) or num_cells < 1:
+        raise ValueError(f"`num_cells` (N, normal cells per stage) must be an integer >= 1, got {num_cells!r}.")
+    if not isinstance(filter_multiplier, int) or filter_multiplier < 1:
+        raise ValueError(f"`filter_multiplier` must be an integer >= 1, got {filter_multiplier!r}.")
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(f"`pooling` must be None, 'avg' or 'max', got {pooling!r}.")
+    if include_top and (not isinstance(classes, int) or classes < 1):
+        raise ValueError(f"`classes` must be a positive integer, got {classes!r}.")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}.")
+    if not 0.0 < float(drop_path_keep_prob) <= 1.0:
+        raise ValueError(f"`drop_path_keep_prob` must be in (0, 1], got {drop_path_keep_prob!r}.")
+    if weights is not None:
+        from nasnet_keras.weights.loading import check_weights_argument
+
+        check_weights_argument(weights, include_top, classes, classifier_activation)
+
+    m = filter_multiplier
+    units = cell_output_units(genotype.normal)
+    divisor = units * m * m * (m * m if stem == "imagenet" else 1)
+    if not isinstance(penultimate_filters, int) or penultimate_filters < 1 or penultimate_filters % divisor:
+        raise ValueError(
+            f"`penultimate_filters` must be a positive multiple of {divisor} for this genotype "
+            f"and stem (cell output = {units} x F x {m}^2"
+            + (f", and F divisible by {m}^2 for the imagenet stem cells" if stem == "imagenet" else "")
+            + f"), got {penultimate_filters!r}.")
+    filters = penultimate_filters // (units * m * m)
+
+    if stem_multiplier is None:
+        stem_multiplier = 1.0 if stem == "imagenet" else 3.0
+    if default_size is None:
+        default_size = 32 if stem == "cifar" else 331
+    prefix = f"{name}_" if name else ""
+    model_name = name or "nasnet"
+
+    if input_tensor is not None and keras.utils.is_keras_tensor(input_tensor):
+        shape = _check_input_shape(tuple(input_tensor.shape[1:]), stem, default_size, include_top, weights)
+        img_input = input_tensor
+    else:
+        shape = _check_input_shape(input_shape, stem, default_size, include_top, weights)
+        img_input = layers.Input(shape=shape, tensor=input_tensor, name=f"{prefix}input")
+
+    norm = {"bn_momentum": bn_momentum, "bn_epsilon": bn_epsilon, "weight_decay": weight_decay}
+    reductions = reduction_indices(num_cells)
+    total_cells = 3 * num_cells + 2 + (2 if stem == "imagenet" else 0)
+    cell_kwargs = dict(pad_mode=pad_mode, drop_path_keep_prob=drop_path_keep_prob,
+                       total_cells=total_cells, total_training_steps=total_training_steps,
+                       seed=seed, **norm)
+
+    # Each entry: (tensor, resolution level); level k means stride 2**k.
+    if stem == "imagenet":
+        x = make_conv(int(32 * stem_multiplier), 3, strides=2, padding="valid",
+                      weight_decay=weight_decay, name=f"{prefix}conv0")(img_input)
+        x = make_bn(bn_momentum, bn_epsilon, name=f"{prefix}conv0_bn")(x)
+        outputs = [None, (x, 1)]
+    else:
+        x = make_conv(int(filters * stem_multiplier), 3, strides=1, padding="same",
+                      weight_decay=weight_decay, name=f"{prefix}l1_stem_3x3")(img_input)
+        x = make_bn(bn_momentum, bn_epsilon, name=f"{prefix}l1_stem_bn")(x)
+        outputs = [None, (x, 0)]
+
+    def run_cell(spec, scope, cell_filters, strides, prev, cell_index):
+        x, level = outputs[-1]
+        if prev is None:
+            p, prev_mode = x, "passthrough"
+        else:
+            p, p_level = prev
+            if p_level == level:
+                prev_mode = "match"
+            elif p_level == level - 1:
+                prev_mode = "reduce"
+            else:  # the builder never produces this; guard against future edits
+                raise AssertionError(f"{scope}: previous input is {level - p_level} levels apart.")
+        cell = NASNetCell(spec, cell_filters, strides=strides, prev_mode=prev_mode,
+                          cell_index=cell_index, scope=scope, name=f"{prefix}{scope}",
+                          **cell_kwargs)
+        return cell([x, p]), level + (strides == 2)
+
+    cell_index = 0
+    if stem == "imagenet":
+        scaling = 1.0 / (m * m)
+        for i in range(2):
+            out = run_cell(genotype.reduction, f"cell_stem_{i}", int(filters * scaling), 2,
+                           outputs[-2], cell_index)
+            outputs.append(out)
+            cell_index += 1
+            scaling *= m
+
+    aux_output = None
+    scaling = 1
+    for n in range(3 * num_cells):
+        prev = outputs[-2] if skip_reduction else None
+        if n in reductions:
+            scaling *= m
+            out = run_cell(genotype.reduction, f"reduction_cell_{reductions.index(n)}",
+                           filters * scaling, 2, outputs[-2], cell_index)
+            outputs.append(out)
+            cell_index += 1
+        if not skip_reduction:
+            prev = outputs[-2]
+        out = run_cell(genotype.normal, f"cell_{n}", filters * scaling, 1, prev, cell_index)
+        outputs.append(out)
+        cell_index += 1
+        if aux_head and include_top and n == reductions[1] - 1:
+            aux_output = AuxHead(classes, activation=classifier_activation, scope=f"aux_{n}",
+                                 name=f"{prefix}aux_{n}", **norm)(out[0])
+
+    x = layers.Activation("relu", name=f"{prefix}final_relu")(outputs[-1][0])
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name=f"{prefix}avg_pool")(x)
+        if dropout:
+            x = layers.Dropout(dropout, seed=seed, name=f"{prefix}dropout")(x)
+        x = layers.Dense(classes, activation=classifier_activation, dtype="float32",
+                         name=f"{prefix}predictions")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name=f"{prefix}avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name=f"{prefix}max_pool")(x)
+
+    if input_tensor is not None:
+        inputs = keras.utils.get_source_inputs(input_tensor)
+    else:
+        inputs = img_input
+    model_outputs = [x, aux_output] if aux_output is not None else x
+    model = keras.Model(inputs, model_outputs, name=model_name)
+
+    if weights is not None:
+        from nasnet_keras.weights.loading import load_weights
+
+        load_weights(model, weights, architecture=dict(
+            genotype=genotype, num_cells=num_cells, penultimate_filters=penultimate_filters,
+            stem=stem, stem_multiplier=stem_multiplier, skip_reduction=skip_reduction,
+            filter_multiplier=filter_multiplier, include_top=include_top))
+    return model
+
+
+def _as_genotype(genotype):
+    if isinstance(genotype, Genotype):
+        return genotype
+    if isinstance(genotype, dict):
+        return Genotype.from_dict(genotype)
+    raise TypeError(f"`genotype` must be a Genotype or its dict, got {type(genotype).__name__}.")
+
+
+def NASNetA(variant="mobile", paper_regularization=False, **overrides):
+    """NASNet-A in one of the paper's configurations (papers.md §1.5).
+
+    Args:
+        variant: ``"mobile"`` (4 @ 1056, 224 px), ``"large"`` (6 @ 4032, 331 px)
+            or ``"cifar"`` (6 @ 768, 32 px).
+        paper_regularization: switch on the paper's training regularizers
+            (drop-path keep probability, dropout, auxiliary head); off by
+            default, since they only matter when training from scratch.
+        **overrides: any `NASNet` argument.
+    """
+    if variant not in NASNET_A_CONFIGS:
+        raise ValueError(
+            f"`variant` must be one of {sorted(NASNET_A_CONFIGS)}, got {variant!r}.")
+    cfg = NASNET_A_CONFIGS[variant]
+    kwargs = dict(
+        genotype=cfg.genotype, num_cells=cfg.num_cells,
+        penultimate_filters=cfg.penultimate_filters, stem=cfg.stem,
+        stem_multiplier=cfg.stem_multiplier, skip_reduction=cfg.skip_reduction,
+        filter_multiplier=cfg.filter_multiplier, default_size=cfg.default_size,
+        bn_momentum=cfg.bn_momentum, bn_epsilon=cfg.bn_epsilon, weight_decay=cfg.weight_decay,
+        total_training_steps=cfg.total_training_steps, name=None,
+    )
+    if paper_regularization:
+        kwargs.update(drop_path_keep_prob=cfg.drop_path_keep_prob, dropout=cfg.dropout,
+                      aux_head=cfg.aux_head)
+    if variant == "cifar":
+        kwargs["classes"] = 10
+    kwargs.update(overrides)
+    if kwargs.get("name") is None:
+        kwargs["name"] = None
+    model = NASNet(**kwargs)
+    return model
+
+
+def NASNetMobile(input_shape=None, include_top=True, weights="imagenet", input_tensor=None,
+                 pooling=None, classes=1000, classifier_activation="softmax", name=None):
+    """Drop-in for ``keras.applications.NASNetMobile`` (same signature, same weights).
+
+    Unlike keras.applications, any static input size >= 32 and unknown spatial
+    sizes work without a top, with or without pretrained weights.
+    """
+    return NASNetA("mobile", input_shape=input_shape, include_top=include_top, weights=weights,
+                   input_tensor=input_tensor, pooling=pooling, classes=classes,
+                   classifier_activation=classifier_activation, weight_decay=0.0, name=name)
+
+
+def NASNetLarge(input_shape=None, include_top=True, weights="imagenet", input_tensor=None,
+                pooling=None, classes=1000, classifier_activation="softmax", name=None):
+    """Drop-in for ``keras.applications.NASNetLarge`` (same signature, same weights)."""
+    return NASNetA("large", input_shape=input_shape, include_top=include_top, weights=weights,
+                   input_tensor=input_tensor, pooling=pooling, classes=classes,
+                   classifier_activation=classifier_activation, weight_decay=0.0, name=name)
