@@ -1,4 +1,15 @@
-"""nasnet_keras: NASNet cells as data, NASNet-A models and their ImageNet weights."""
+"""nasnet_keras: NASNet cells as data, NASNet-A models and their ImageNet weights.
+
+Public API:
+- genotypes: `CellSpec`, `Genotype`, `NASNET_A`, `PNASNET_5`, `NASNET_OPERATIONS`
+- operations: `OPERATIONS`, `register_operation`
+- layers: `NASNetCell`, `FactorizedReduction`, `ScheduledDropPath`, `AuxHead`
+- models: `NASNet`, `NASNetA`, `NASNetMobile`, `NASNetLarge`, `NASNET_A_CONFIGS`
+- features: `endpoints`, `endpoint_model`, `feature_pyramid`
+- weights: `load_weights`, `save_weights`, `WEIGHTS` (see `nasnet_keras.weights`)
+- training: `aux_loss_weights`, `duplicate_targets`, `without_aux_head`
+- `preprocess_input`, `decode_predictions`
+"""
 
 __version__ = "0.1.0"
 
@@ -9,3 +20,16 @@ from nasnet_keras.cell import NASNetCell
 from nasnet_keras.heads import AuxHead
 from nasnet_keras.configs import NASNET_A_CONFIGS, NASNetConfig
 from nasnet_keras.model import NASNet, NASNetA, NASNetLarge, NASNetMobile
+from nasnet_keras.features import endpoint_model, endpoints, feature_pyramid
+from nasnet_keras.weights import WEIGHTS, load_weights, save_weights
+from nasnet_keras.training import aux_loss_weights, duplicate_targets, without_aux_head
+from nasnet_keras.preprocessing import decode_predictions, preprocess_input
+
+__all__ = [
+    "AuxHead", "CellSpec", "FactorizedReduction", "Genotype", "NASNET_A", "NASNET_A_CONFIGS",
+    "NASNET_OPERATIONS", "NASNet", "NASNetA", "NASNetCell", "NASNetConfig", "NASNetLarge",
+    "NASNetMobile", "OPERATIONS", "PNASNET_5", "ScheduledDropPath", "WEIGHTS",
+    "aux_loss_weights", "decode_predictions", "duplicate_targets", "endpoint_model",
+    "endpoints", "feature_pyramid", "load_weights", "preprocess_input", "register_operation",
+    "save_weights", "without_aux_head",
+]

@@ -1,0 +1,33 @@
+"""Training helpers for the paper's regularizers (auxiliary head, drop-path)."""
+
+import keras
+
+from nasnet_keras.heads import AuxHead
+
+AUX_LOSS_WEIGHT = 0.4
+
+
+def aux_loss_weights(aux_weight=AUX_LOSS_WEIGHT):
+    """``loss_weights`` for ``model.compile`` of a model built with ``aux_head=True``.
+
+    Such a model returns ``[predictions, aux_predictions]``; give it the labels
+    twice (see `duplicate_targets`) and compile with
+    ``loss=[loss, loss], loss_weights=aux_loss_weights()``.
+    """
+    if not 0.0 <= float(aux_weight):
+        raise ValueError(f"`aux_weight` must be >= 0, got {aux_weight!r}.")
+    return [1.0, float(aux_weight)]
+
+
+def duplicate_targets(dataset):
+    """Map a ``tf.data`` dataset of ``(x, y)`` to ``(x, (y, y))`` for the aux head."""
+    return dataset.map(lambda x, y: (x, (y, y)))
+
+
+def without_aux_head(model):
+    """The inference model: the same layers and weights, main output only."""
+    aux = [layer for layer in model.layers if isinstance(layer, AuxHead)]
+    if not aux:
+        return model
+    outputs = model.outputs
+    return keras.Model(model.inputs, outputs[0], name=model.name)
