@@ -232,7 +232,8 @@ class ScheduledDropPath(keras.layers.Layer):
     def build(self, input_shape=None):
         if self.enabled:
             self.step = self.add_weight(
-                name="step", shape=(), initializer="zeros", trainable=False, dtype="float32"
+                name="step", shape=(), initializer="zeros", trainable=False, dtype="float32",
+                autocast=False
             )
 
     def advance(self):

@@ -1,0 +1,111 @@
+"""keras-hub-style battery on a tiny NASNet-A: config, saving, tf.data, precision, names."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import nasnet_keras as nk
+
+from conftest import randomize, tiny_model
+
+
+def _x(n=4, size=32, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, (n, size, size, 3)).astype("float32")
+
+
+@pytest.mark.parametrize("stem", ["cifar", "imagenet"])
+def test_get_config_from_config_round_trip(stem):
+    shape = (32, 32, 3) if stem == "cifar" else (64, 64, 3)
+    model = randomize(tiny_model(stem=stem, input_shape=shape))
+    clone = keras.Model.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    x = _x(size=shape[0])
+    np.testing.assert_allclose(clone.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_cell_config_round_trip():
+    cell = nk.NASNetCell(nk.NASNET_A.reduction, 8, strides=2, prev_mode="reduce",
+                         pad_mode="tf", drop_path_keep_prob=0.7, cell_index=3, total_cells=9,
+                         scope="reduction_cell_0", name="rc")
+    config = cell.get_config()
+    again = nk.NASNetCell.from_config(config)
+    assert again.get_config() == config
+    assert again.spec == nk.NASNET_A.reduction
+
+
+def test_keras_file_round_trip(tmp_path):
+    model = randomize(tiny_model(drop_path_keep_prob=0.8, total_training_steps=10))
+    path = str(tmp_path / "tiny.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    x = _x()
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    assert [type(l).__name__ for l in loaded.layers] == [type(l).__name__ for l in model.layers]
+
+
+def test_predict_on_tf_data():
+    model = tiny_model()
+    x = _x(10)
+    ds = tf.data.Dataset.from_tensor_slices(x).batch(4)
+    out = model.predict(ds, verbose=0)
+    assert out.shape == (10, 5)
+    np.testing.assert_allclose(out, model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_mixed_bfloat16_train_step_has_float32_outputs():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    model = tiny_model(drop_path_keep_prob=0.9, total_training_steps=100)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x, y = _x(8), np.arange(8) % 5
+    before = [np.array(w) for w in model.trainable_weights]
+    history = model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert model.output.dtype == "float32"
+    assert model.predict(x, verbose=0).dtype == np.float32
+    cell = next(l for l in model.layers if isinstance(l, nk.NASNetCell))
+    assert cell.compute_dtype == "bfloat16"
+    assert any(not np.allclose(a, np.array(w)) for a, w in zip(before, model.trainable_weights))
+
+
+def test_two_named_models_in_one_graph(tmp_path):
+    a = tiny_model(name="left")
+    b = tiny_model(name="right")
+    assert all(l.name.startswith("left_") for l in a.layers)
+    inp = keras.Input((32, 32, 3))
+    merged = keras.Model(inp, keras.layers.Average()([a(inp), b(inp)]))
+    merged.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    merged.fit(_x(4), np.arange(4) % 5, epochs=1, verbose=0)
+    path = str(tmp_path / "two.keras")
+    merged.save(path)
+    again = keras.models.load_model(path)
+    np.testing.assert_allclose(again.predict(_x(2), verbose=0), merged.predict(_x(2), verbose=0),
+                               atol=1e-6)
+    # Name-keyed weight files ignore the prefix.
+    wpath = str(tmp_path / "left.h5")
+    nk.save_weights(randomize(a), wpath)
+    c = tiny_model(name="other")
+    nk.load_weights(c, wpath)
+    np.testing.assert_allclose(c.predict(_x(2), verbose=0), a.predict(_x(2), verbose=0), atol=1e-6)
+
+
+def test_unknown_spatial_size_in_a_generic_model():
+    model = tiny_model(stem="imagenet", input_shape=(None, None, 3), include_top=False)
+    for size in (32, 45, 64):
+        assert model.predict(_x(1, size), verbose=0).shape[-1] == 192
+
+
+def test_pnasnet_and_concat_combine_build_and_train():
+    spec = nk.CellSpec(ops=["sep_conv_3x3", "max_pool_3x3", "conv_1x7_7x1", "dil_conv_3x3",
+                            "identity", "conv_3x3"],
+                       inputs=[0, 1, 2, 0, 3, 1], combine=["concat", "add", "add"],
+                       concat=[0, 1, 3, 4])
+    red = nk.CellSpec(ops=["max_pool_5x5", "max_pool_7x7", "conv_1x3_3x1", "conv_1x1",
+                           "dil_conv_3x3", "identity"],
+                      inputs=[0, 1, 0, 2, 3, 1], combine=["add", "concat", "add"], concat=[2, 4])
+    for genotype, p in ((nk.PNASNET_5, 160), (nk.Genotype(spec, red), 128)):
+        model = tiny_model(genotype=genotype, penultimate_filters=p, stem="imagenet",
+                           input_shape=(64, 64, 3))
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        model.fit(_x(4, 64), np.arange(4) % 5, epochs=1, verbose=0)
+        assert model.predict(_x(2, 64), verbose=0).shape == (2, 5)
