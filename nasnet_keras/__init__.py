@@ -9,6 +9,7 @@ Public API:
 - weights: `load_weights`, `save_weights`, `WEIGHTS` (see `nasnet_keras.weights`)
 - training: `aux_loss_weights`, `duplicate_targets`, `without_aux_head`
 - `preprocess_input`, `decode_predictions`
+- analysis: `count_mult_adds`, `count_params`
 """
 
 __version__ = "0.1.0"
@@ -24,6 +25,7 @@ from nasnet_keras.features import endpoint_model, endpoints, feature_pyramid
 from nasnet_keras.weights import WEIGHTS, load_weights, save_weights
 from nasnet_keras.training import aux_loss_weights, duplicate_targets, without_aux_head
 from nasnet_keras.preprocessing import decode_predictions, preprocess_input
+from nasnet_keras.analysis import count_mult_adds, count_params
 
 __all__ = [
     "AuxHead", "CellSpec", "FactorizedReduction", "Genotype", "NASNET_A", "NASNET_A_CONFIGS",
@@ -31,5 +33,5 @@ __all__ = [
     "NASNetMobile", "OPERATIONS", "PNASNET_5", "ScheduledDropPath", "WEIGHTS",
     "aux_loss_weights", "decode_predictions", "duplicate_targets", "endpoint_model",
     "endpoints", "feature_pyramid", "load_weights", "preprocess_input", "register_operation",
-    "save_weights", "without_aux_head",
+    "save_weights", "without_aux_head", "count_mult_adds", "count_params",
 ]
