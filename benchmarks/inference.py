@@ -1,0 +1,71 @@
+"""Inference throughput: nasnet_keras NASNetA("mobile") vs keras.applications.NASNetMobile.
+
+Both models are built and timed in the same process, interleaved, so the
+ratio is meaningful on a noisy machine.  Prints images/s per (dtype, batch)
+and the ratio ours / keras.applications (target: >= 1.0).
+
+    python benchmarks/inference.py [--batches 1 32] [--dtypes float32 bfloat16] [--seconds 10]
+"""
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import nasnet_keras as nk  # noqa: E402
+
+
+def _runner(model):
+    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    return fn
+
+
+def _time(fn, x, seconds):
+    fn(x)  # warm-up / trace
+    fn(x)
+    count, start = 0, time.perf_counter()
+    while True:
+        out = fn(x)
+        count += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds and count >= 3:
+            np.asarray(out)
+            return count * x.shape[0] / elapsed
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
+    parser.add_argument("--seconds", type=float, default=10.0, help="timing per measurement")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per pair")
+    args = parser.parse_args(argv)
+
+    print(f"TF {tf.__version__}, keras {keras.__version__}, "
+          f"{len(tf.config.list_physical_devices('GPU'))} GPU(s), {os.cpu_count()} CPU(s)")
+    print(f"{'dtype':<10}{'batch':>6}{'nasnet_keras img/s':>20}{'keras.app img/s':>18}{'ratio':>8}")
+    for dtype in args.dtypes:
+        keras.config.set_dtype_policy("mixed_bfloat16" if dtype == "bfloat16" else "float32")
+        ours = nk.NASNetA("mobile", input_shape=(224, 224, 3))
+        theirs = keras.applications.NASNetMobile(weights=None)
+        run_ours, run_theirs = _runner(ours), _runner(theirs)
+        for batch in args.batches:
+            x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (batch, 224, 224, 3)),
+                            dtype="float32")
+            a, b = [], []
+            for _ in range(args.rounds):
+                a.append(_time(run_ours, x, args.seconds))
+                b.append(_time(run_theirs, x, args.seconds))
+            ours_ips, theirs_ips = max(a), max(b)
+            print(f"{dtype:<10}{batch:>6}{ours_ips:>20.1f}{theirs_ips:>18.1f}"
+                  f"{ours_ips / theirs_ips:>8.2f}")
+    keras.config.set_dtype_policy("float32")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Parameter and mult-add table of the built-in models (the README's table).
+
+    python benchmarks/model_table.py
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import nasnet_keras as nk  # noqa: E402
+
+PAPER = {  # papers.md §1.9: params, mult-adds
+    "mobile": ("5.3M", "564M"),
+    "large": ("88.9M", "23.8B"),
+    "cifar": ("3.3M", "-"),
+}
+
+
+def _fmt(n):
+    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.1f}M"
+
+
+def main():
+    print("| model | N @ P | input | classes | params | mult-adds | paper params / mult-adds |")
+    print("|---|---|---|---|---|---|---|")
+    for variant in ("mobile", "large", "cifar"):
+        cfg = nk.NASNET_A_CONFIGS[variant]
+        size = cfg.default_size
+        model = nk.NASNetA(variant, input_shape=(size, size, 3))
+        classes = model.outputs[0].shape[-1]
+        print(f"| `NASNetA(\"{variant}\")` | {cfg.notation} | {size} | {classes} | "
+              f"{model.count_params():,} | {_fmt(nk.count_mult_adds(model))} | "
+              f"{PAPER[variant][0]} / {PAPER[variant][1]} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
