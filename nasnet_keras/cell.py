@@ -21,8 +21,8 @@ from keras import ops
 
 from nasnet_keras.genotypes import CellSpec
 from nasnet_keras.layers import FactorizedReduction, NormSettings, ScheduledDropPath
-from nasnet_keras.layers import bn_variables, conv_variables
-from nasnet_keras.operations import PAD_MODES, build_operation
+from nasnet_keras.layers import bn_variables, conv_variables, zero_pad_same
+from nasnet_keras.operations import PAD_MODES, Pooling, build_operation
 
 PREV_MODES = ("passthrough", "match", "reduce")
 
@@ -136,12 +136,32 @@ class NASNetCell(keras.layers.Layer):
             p = self.prev_bn(self.prev_conv(ops.relu(p)), training=training)
         h = self.base_bn(self.base_conv(ops.relu(x)), training=training)
         states = [h, p]
+        # Work shared between ops that read the same state: its ReLU, its zero
+        # padding for strided pools, and the output of equal weightless ops
+        # (NASNet-A's normal cell pools its previous input twice).
+        activated, padded, pure = {}, {}, {}
         for b in range(self.spec.num_blocks):
             left, right = self.block_ops[2 * b], self.block_ops[2 * b + 1]
             lop, lin, rop, rin, combine = self.spec.block(b)
             outs = []
             for op, op_name, src in ((left, lop, lin), (right, rop, rin)):
-                y = op(states[src], training=training)
+                key = getattr(op, "pure_key", None)  # custom ops may lack these
+                if key is not None and (key, src) in pure:
+                    y = pure[(key, src)]
+                else:
+                    kwargs = {}
+                    if getattr(op, "starts_with_relu", False):
+                        if src not in activated:
+                            activated[src] = ops.relu(states[src])
+                        kwargs["activated"] = activated[src]
+                    if isinstance(op, Pooling) and op.pads_input:
+                        pad_key = (src, op.pool_size)
+                        if pad_key not in padded:
+                            padded[pad_key] = zero_pad_same(states[src], op.pool_size, 2)
+                        kwargs["padded"] = padded[pad_key]
+                    y = op(states[src], training=training, **kwargs)
+                    if key is not None:
+                        pure[(key, src)] = y
                 if op_name != "identity":  # slim never drops identity paths
                     y = self.drop_path(y, training=training)
                 outs.append(y)

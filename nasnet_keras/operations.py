@@ -38,7 +38,14 @@ def build_operation(op_name, filters, strides, in_channels, pad_mode, norm, name
 
 
 class _Operation(keras.layers.Layer):
-    """Base: stores the common config; subclasses create sublayers in __init__."""
+    """Base: stores the common config; subclasses create sublayers in __init__.
+
+    Cells share work between the operations that read the same state:
+    ``starts_with_relu`` ops accept ``activated=relu(x)`` computed once, and
+    ops without weights expose a ``pure_key`` so equal ones run once.
+    """
+
+    starts_with_relu = False
 
     def __init__(self, filters, strides=1, in_channels=None, bn_momentum=0.9997,
                  bn_epsilon=1e-3, weight_decay=0.0, **kwargs):
@@ -49,6 +56,11 @@ class _Operation(keras.layers.Layer):
         self.strides = int(strides)
         self.in_channels = None if in_channels is None else int(in_channels)
         self.norm = NormSettings(bn_momentum, bn_epsilon, weight_decay)
+
+    @property
+    def pure_key(self):
+        """Hashable description of a weightless op (None if it has weights)."""
+        return None
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "strides": self.strides,
@@ -88,9 +100,11 @@ class StackedSeparableConv(_Operation):
             shape = (None, None, None, self.filters)
             bn.build(shape)
 
-    def call(self, x, training=None):
+    starts_with_relu = True
+
+    def call(self, x, training=None, activated=None):
         for j, (conv, bn) in enumerate(zip(self.convs, self.bns)):
-            x = ops.relu(x)
+            x = activated if (j == 0 and activated is not None) else ops.relu(x)
             if j == 0 and self.strides == 2:
                 x = zero_pad_same(x, self.kernel_size, 2)
             x = bn(conv(x), training=training)
@@ -137,9 +151,11 @@ class ConvSequence(_Operation):
             shape = (None, None, None, self.filters)
             bn.build(shape)
 
-    def call(self, x, training=None):
+    starts_with_relu = True
+
+    def call(self, x, training=None, activated=None):
         for j, (conv, bn) in enumerate(zip(self.convs, self.bns)):
-            x = conv(ops.relu(x))
+            x = conv(activated if (j == 0 and activated is not None) else ops.relu(x))
             if j == 0 and self.dilation_rate > 1 and self.strides == 2:
                 x = x[:, ::2, ::2, :]
             x = bn(x, training=training)
@@ -186,10 +202,24 @@ class Pooling(_Operation):
             self.conv.build((None, None, None, input_shape[-1]))
             self.bn.build((None, None, None, self.filters))
 
-    def call(self, x, training=None):
+    @property
+    def pure_key(self):
+        if self.project:
+            return None
+        return ("pool", self.pool_type, self.pool_size, self.strides, self.pad_mode)
+
+    @property
+    def pads_input(self):
+        """True when the input is zero-padded first (strided pool, "keras" mode)."""
+        return self.strides == 2 and self.pad_mode == "keras"
+
+    def call(self, x, training=None, padded=None):
+        """``padded``: the input already zero-padded (cells share it between pools)."""
         pool = ops.max_pool if self.pool_type == "max" else ops.average_pool
-        if self.strides == 2 and self.pad_mode == "keras":
-            x = pool(zero_pad_same(x, self.pool_size, 2), self.pool_size, 2, padding="valid")
+        if self.pads_input:
+            if padded is None:
+                padded = zero_pad_same(x, self.pool_size, 2)
+            x = pool(padded, self.pool_size, 2, padding="valid")
         else:
             x = pool(x, self.pool_size, self.strides, padding="same")
         if self.project:
@@ -227,10 +257,19 @@ class Identity(_Operation):
             self.conv.build((None, None, None, input_shape[-1]))
             self.bn.build((None, None, None, self.filters))
 
-    def call(self, x, training=None):
+    @property
+    def starts_with_relu(self):
+        return self.project
+
+    @property
+    def pure_key(self):
+        return None if self.project else ("identity",)
+
+    def call(self, x, training=None, activated=None):
         if not self.project:
             return x
-        return self.bn(self.conv(ops.relu(x)), training=training)
+        return self.bn(self.conv(ops.relu(x) if activated is None else activated),
+                       training=training)
 
     def compute_output_shape(self, input_shape):
         return super().compute_output_shape(input_shape) if self.project else input_shape

@@ -71,12 +71,19 @@ def test_unknown_spatial_size_runs_at_224_and_257(keras_mobile_notop_h5):
         assert _max_diff(out, expected) <= 1e-5
 
 
-def test_no_top_weights_load_at_150_by_200(keras_mobile_notop_h5):
-    _, path = keras_mobile_notop_h5
-    ours = nk.NASNetMobile(include_top=False, weights=path, input_shape=(150, 200, 3),
+@pytest.mark.parametrize("shape", [(150, 200), (32, 32)])
+def test_no_top_weights_load_at_other_sizes(keras_mobile_notop_h5, shape):
+    app, path = keras_mobile_notop_h5
+    ours = nk.NASNetMobile(include_top=False, weights=path, input_shape=shape + (3,),
                            pooling="avg")
-    out = ours.predict(_images((150, 200), n=1), verbose=0)
-    assert out.shape == (1, 1056) and np.isfinite(out).all()
+    # keras.applications at the same static size is the oracle.
+    oracle = keras.applications.NASNetMobile(include_top=False, weights=None, pooling="avg",
+                                             input_shape=shape + (3,))
+    oracle.set_weights(app.get_weights())
+    x = _images(shape, n=1)
+    out = ours.predict(x, verbose=0)
+    assert out.shape == (1, 1056)
+    assert _max_diff(out, oracle.predict(x, verbose=0)) <= 1e-5
 
 
 def test_top_weights_load_into_a_no_top_model(keras_mobile_h5):

@@ -65,3 +65,16 @@ def test_weights_imagenet_uses_the_keras_cache_offline(tmp_path, monkeypatch, ke
     oracle = keras.applications.NASNetMobile(include_top=False, weights=None, input_shape=(96, 96, 3))
     oracle.set_weights(app.get_weights())
     np.testing.assert_allclose(model.predict(x, verbose=0), oracle.predict(x, verbose=0), atol=1e-5)
+
+
+def test_corrupt_cached_file_and_no_network_is_a_clear_error(tmp_path, monkeypatch):
+    cache = tmp_path / "keras_home"
+    (cache / "models").mkdir(parents=True)
+    entry = registry.WEIGHTS["nasnet_a_mobile.keras_in1k_notop"]
+    (cache / "models" / entry.fname).write_bytes(b"truncated download")
+    monkeypatch.setitem(registry.WEIGHTS, entry.name,
+                        dataclasses.replace(entry, origin="http://127.0.0.1:9/none.h5"))
+    monkeypatch.setenv("KERAS_HOME", str(cache))
+    with pytest.raises(ValueError, match=r"weights='nasnet_a_mobile.keras_in1k_notop'.*"
+                                         r"expected md5 1ed92395b5b598bdda52abe5c0dbfd63"):
+        nk.NASNetMobile(include_top=False, weights="imagenet")
