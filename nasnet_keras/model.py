@@ -287,9 +287,9 @@ def NASNetA(variant="mobile", paper_regularization=False, **overrides):
     if variant == "cifar":
         kwargs["classes"] = 10
     kwargs.update(overrides)
-    if kwargs.get("name") is None:
-        kwargs["name"] = None
     model = NASNet(**kwargs)
+    if kwargs.get("name") is None:
+        model.name = f"nasnet_a_{variant}"  # no layer prefix: that comes with an explicit name
     return model
 
 

@@ -109,3 +109,12 @@ def test_pnasnet_and_concat_combine_build_and_train():
         model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
         model.fit(_x(4, 64), np.arange(4) % 5, epochs=1, verbose=0)
         assert model.predict(_x(2, 64), verbose=0).shape == (2, 5)
+
+
+def test_default_names_and_prefixes():
+    model = nk.NASNetA("cifar", num_cells=1, penultimate_filters=192)
+    assert model.name == "nasnet_a_cifar"
+    assert model.get_layer("cell_0").scope == "cell_0"
+    named = tiny_model(name="student")
+    assert named.name == "student" and named.get_layer("student_cell_0").scope == "cell_0"
+    assert list(nk.endpoints(named)) == list(nk.endpoints(tiny_model()))
