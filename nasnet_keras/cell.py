@@ -8,12 +8,16 @@ The cell follows TF-slim's `NasNetABaseCell`:
 4. the states in ``concat`` are brought to the last state's width and
    resolution (factorized reduction) and concatenated.
 
-``prev_mode`` is passed explicitly and never inferred from static shapes, so
-unknown spatial sizes work (keras.applications gets this wrong, see
-implementations.md §0.3):
-- ``"passthrough"``: use the previous input as given (slim's ``prev=None``);
+``prev_mode`` (one per earlier input; a string for two-input cells) is passed
+explicitly and never inferred from static shapes, so unknown spatial sizes
+work (keras.applications gets this wrong, see implementations.md §0.3):
+- ``"passthrough"``: use the input as given (slim's ``prev=None``);
 - ``"match"``: same resolution; ReLU -> 1x1 -> BN if the width differs from ``filters``;
-- ``"reduce"``: the previous input has twice the resolution; ReLU -> factorized reduction.
+- ``"reduce"`` / ``"reduce_x4"``: the input has 2x / 4x the resolution;
+  ReLU -> factorized reduction.
+
+A ``"pass"`` cell (NASNet-B) returns its B block outputs as a list instead of
+one concatenation.
 """
 
 import keras
@@ -24,7 +28,8 @@ from nasnet_keras.layers import FactorizedReduction, NormSettings, ScheduledDrop
 from nasnet_keras.layers import bn_variables, conv_variables, zero_pad_same
 from nasnet_keras.operations import PAD_MODES, Pooling, build_operation
 
-PREV_MODES = ("passthrough", "match", "reduce")
+PREV_MODES = ("passthrough", "match", "reduce", "reduce_x4")
+_REDUCE_STRIDES = {"reduce": 2, "reduce_x4": 4}
 
 
 @keras.saving.register_keras_serializable(package="nasnet_keras")
@@ -54,15 +59,18 @@ class NASNetCell(keras.layers.Layer):
             raise ValueError(f"NASNetCell {self.name}: `filters` must be >= 1, got {filters!r}.")
         if strides not in (1, 2):
             raise ValueError(f"NASNetCell {self.name}: `strides` must be 1 or 2, got {strides!r}.")
-        if prev_mode not in PREV_MODES:
+        k = self.spec.num_inputs
+        modes = [prev_mode] * (k - 1) if isinstance(prev_mode, str) else list(prev_mode)
+        if len(modes) != k - 1 or any(m not in PREV_MODES for m in modes):
             raise ValueError(
-                f"NASNetCell {self.name}: `prev_mode` must be one of {PREV_MODES}, got {prev_mode!r}.")
+                f"NASNetCell {self.name}: `prev_mode` must be one of {PREV_MODES} or a list of "
+                f"{k - 1} of them (one per earlier input), got {prev_mode!r}.")
+        self.prev_modes = modes
         if pad_mode not in PAD_MODES:
             raise ValueError(
                 f"NASNetCell {self.name}: `pad_mode` must be one of {PAD_MODES}, got {pad_mode!r}.")
         self.filters = int(filters)
         self.strides = int(strides)
-        self.prev_mode = prev_mode
         self.pad_mode = pad_mode
         self.norm = NormSettings(bn_momentum, bn_epsilon, weight_decay)
         self.scope = scope or self.name
@@ -77,31 +85,35 @@ class NASNetCell(keras.layers.Layer):
         if not isinstance(input_shape, (list, tuple)) or len(input_shape) != self.spec.num_inputs:
             raise ValueError(
                 f"NASNetCell {self.name}: expected a list of {self.spec.num_inputs} inputs "
-                f"[current, previous], got {input_shape!r}.")
-        x_shape, p_shape = input_shape
+                f"[current, previous, ...], got {input_shape!r}.")
         F = self.filters
         self.base_conv = self.norm.conv(F, 1, name="1x1")
         self.base_bn = self.norm.bn("beginning_bn")
-        self.base_conv.build((None, None, None, x_shape[-1]))
+        self.base_conv.build((None, None, None, input_shape[0][-1]))
         self.base_bn.build((None, None, None, F))
 
-        p_channels = p_shape[-1]
-        self.prev_reduction = self.prev_conv = None
-        if self.prev_mode == "reduce":
-            self.prev_reduction = FactorizedReduction(F, 2, name="prev_reduction",
-                                                      **self.norm.get_config())
-            self.prev_reduction.build((None, None, None, p_channels))
-            p_channels = F
-        elif self.prev_mode == "match" and p_channels != F:
-            self.prev_conv = self.norm.conv(F, 1, name="prev_1x1")
-            self.prev_bn = self.norm.bn("prev_bn")
-            self.prev_conv.build((None, None, None, p_channels))
-            self.prev_bn.build((None, None, None, F))
-            p_channels = F
-
-        # Bookkeeping per state: (channels, at_output_resolution).
-        states = [(F, self.strides == 1), (p_channels, self.strides == 1)]
+        # Earlier inputs (slot j >= 1): factorized reduction if at a higher
+        # resolution, 1x1 projection if only the width differs.
+        self.input_reductions, self.input_convs, self.input_bns = {}, {}, {}
+        states = [(F, self.strides == 1)]  # (channels, at output resolution)
+        for j, (mode, shape) in enumerate(zip(self.prev_modes, input_shape[1:]), start=1):
+            channels = shape[-1]
+            tag = "prev" if j == 1 else f"input_{j}"
+            if mode in _REDUCE_STRIDES:
+                layer = FactorizedReduction(F, _REDUCE_STRIDES[mode], name=f"{tag}_reduction",
+                                            **self.norm.get_config())
+                layer.build((None, None, None, channels))
+                self.input_reductions[str(j)] = layer
+                channels = F
+            elif mode == "match" and channels != F:
+                self.input_convs[str(j)] = self.norm.conv(F, 1, name=f"{tag}_1x1")
+                self.input_bns[str(j)] = self.norm.bn(f"{tag}_bn")
+                self.input_convs[str(j)].build((None, None, None, channels))
+                self.input_bns[str(j)].build((None, None, None, F))
+                channels = F
+            states.append((channels, self.strides == 1))
         self.block_ops = []
+        self.combine_norms = {}
         for b in range(self.spec.num_blocks):
             lop, lin, rop, rin, combine = self.spec.block(b)
             for side, op_name, src in (("left", lop, lin), ("right", rop, rin)):
@@ -110,10 +122,20 @@ class NASNetCell(keras.layers.Layer):
                                      self.norm, name=f"comb_iter_{b}_{side}")
                 op.build((None, None, None, states[src][0]))
                 self.block_ops.append(op)
-            states.append((F if combine == "add" else 2 * F, True))
+            if combine in ("add_layernorm", "add_instancenorm"):
+                # GroupNorm with one group is layer norm over (H, W, C); with one
+                # group per channel it is instance norm.
+                norm = keras.layers.GroupNormalization(
+                    groups=1 if combine == "add_layernorm" else -1,
+                    epsilon=self.norm.bn_epsilon, name=f"comb_iter_{b}_combine_norm")
+                norm.build((None, None, None, F))
+                self.combine_norms[str(b)] = norm
+            states.append((2 * F if combine == "concat" else F, True))
 
         final_channels = states[-1][0]
         self.output_reductions = {}
+        if self.spec.output_mode == "pass":
+            self.output_channels = [c for c, _ in states[self.spec.num_inputs:]]
         for idx in self.spec.concat:
             channels, at_output = states[idx]
             if channels != final_channels or not at_output:
@@ -122,20 +144,24 @@ class NASNetCell(keras.layers.Layer):
                     name=f"cell_output_reduction_{idx}", **self.norm.get_config())
                 layer.build((None, None, None, channels))
                 self.output_reductions[str(idx)] = layer
-        self.output_channels = final_channels * len(self.spec.concat)
+        if self.spec.output_mode == "concat":
+            self.output_channels = final_channels * len(self.spec.concat)
         self.drop_path.build()
         self.built = True
 
     # --- forward ------------------------------------------------------------------------
 
     def call(self, inputs, training=None):
-        x, p = inputs
-        if self.prev_reduction is not None:
-            p = self.prev_reduction(ops.relu(p), training=training)
-        elif self.prev_conv is not None:
-            p = self.prev_bn(self.prev_conv(ops.relu(p)), training=training)
+        x = inputs[0]
         h = self.base_bn(self.base_conv(ops.relu(x)), training=training)
-        states = [h, p]
+        states = [h]
+        for j, p in enumerate(inputs[1:], start=1):
+            if str(j) in self.input_reductions:
+                p = self.input_reductions[str(j)](ops.relu(p), training=training)
+            elif str(j) in self.input_convs:
+                p = self.input_bns[str(j)](self.input_convs[str(j)](ops.relu(p)),
+                                            training=training)
+            states.append(p)
         # Work shared between ops that read the same state: its ReLU, its zero
         # padding for strided pools, and the output of equal weightless ops
         # (NASNet-A's normal cell pools its previous input twice).
@@ -165,10 +191,17 @@ class NASNetCell(keras.layers.Layer):
                 if op_name != "identity":  # slim never drops identity paths
                     y = self.drop_path(y, training=training)
                 outs.append(y)
-            if combine == "add":
-                states.append(ops.add(outs[0], outs[1]))
-            else:
+            if combine == "concat":
                 states.append(ops.concatenate(outs, axis=-1))
+            else:
+                y = ops.add(outs[0], outs[1])
+                if str(b) in self.combine_norms:
+                    y = self.combine_norms[str(b)](y)
+                states.append(y)
+        if self.spec.output_mode == "pass":
+            if training:
+                self.drop_path.advance()
+            return states[self.spec.num_inputs:]
         parts = []
         for idx in self.spec.concat:
             state = states[idx]
@@ -186,15 +219,23 @@ class NASNetCell(keras.layers.Layer):
         """{TF-slim name relative to `scope`: variable} for every weight of the cell."""
         out = {**conv_variables("1x1", self.base_conv),
                **bn_variables("beginning_bn", self.base_bn)}
-        if self.prev_reduction is not None:
-            out.update(self.prev_reduction.slim_variables())
-        elif self.prev_conv is not None:
-            out.update(conv_variables("prev_1x1", self.prev_conv))
-            out.update(bn_variables("prev_bn", self.prev_bn))
+        for j in range(1, self.spec.num_inputs):
+            scope = "" if j == 1 else f"input_{j}/"  # slot 1 keeps slim's names
+            if str(j) in self.input_reductions:
+                for name, var in self.input_reductions[str(j)].slim_variables().items():
+                    out[scope + name] = var
+            elif str(j) in self.input_convs:
+                out.update({scope + n: v for n, v in
+                            conv_variables("prev_1x1", self.input_convs[str(j)]).items()})
+                out.update({scope + n: v for n, v in
+                            bn_variables("prev_bn", self.input_bns[str(j)]).items()})
         for i, op in enumerate(self.block_ops):
             side = "left" if i % 2 == 0 else "right"
             for name, var in op.slim_variables().items():
                 out[f"comb_iter_{i // 2}/{side}/{name}"] = var
+        for b, norm in self.combine_norms.items():
+            out[f"comb_iter_{b}/combine_norm/gamma"] = norm.gamma
+            out[f"comb_iter_{b}/combine_norm/beta"] = norm.beta
         for idx, layer in self.output_reductions.items():
             for name, var in layer.slim_variables().items():
                 out[f"cell_output/reduction_{idx}/{name}"] = var
@@ -207,7 +248,7 @@ class NASNetCell(keras.layers.Layer):
             "spec": self.spec.to_dict(),
             "filters": self.filters,
             "strides": self.strides,
-            "prev_mode": self.prev_mode,
+            "prev_mode": self.prev_modes[0] if len(self.prev_modes) == 1 else self.prev_modes,
             "pad_mode": self.pad_mode,
             **self.norm.get_config(),
             "drop_path_keep_prob": dp.keep_prob,

@@ -26,7 +26,10 @@ def _walk(model):
             out.append(("stem", layer.output, level))
         elif isinstance(layer, NASNetCell):
             level += layer.strides == 2
-            out.append((layer.scope, layer.output, level))
+            output = layer.output
+            if isinstance(output, (list, tuple)):  # a "pass" (NASNet-B) cell: all outputs
+                output = keras.layers.Concatenate(name=f"{layer.name}_outputs")(list(output))
+            out.append((layer.scope, output, level))
         elif base == "final_relu":
             out.append(("final", layer.output, level))
     return out

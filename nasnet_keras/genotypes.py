@@ -30,9 +30,18 @@ NASNET_OPERATIONS = (
     "sep_conv_7x7",
 )
 
-COMBINE_OPERATIONS = ("add", "concat")
+# "add_layernorm" / "add_instancenorm" (NASNet-B/C search spaces, papers.md §1.10):
+# add, then normalize over (H, W, C) or over (H, W) per channel, with a learned
+# per-channel scale and offset.
+COMBINE_OPERATIONS = ("add", "concat", "add_layernorm", "add_instancenorm")
 
-SUPPORTED_NUM_INPUTS = (2,)
+SUPPORTED_NUM_INPUTS = (2, 4)
+
+# How a cell forms its output(s):
+# "concat": concatenate the states listed in `concat` (NASNet-A, NASNet-C, PNASNet);
+# "pass":   no concatenation; block b's output goes to the cell b + 1 positions
+#           later (NASNet-B, papers.md §1.10), so B must equal num_inputs.
+OUTPUT_MODES = ("concat", "pass")
 
 
 def _known_operations():
@@ -57,17 +66,21 @@ class CellSpec:
     Args:
         ops: ``2 * B`` operation names, left then right for each block.
         inputs: ``2 * B`` state indices, one per operation.
-        combine: ``B`` combine names (``"add"`` or ``"concat"``).
+        combine: ``B`` combine names (see ``COMBINE_OPERATIONS``).
         concat: states concatenated into the cell output, in order.
-        num_inputs: number of input states of the cell (2 for NASNet-A).
+        num_inputs: number of input states of the cell (2 for NASNet-A, 4 for
+            NASNet-B).  Input k comes from the cell k + 1 positions earlier.
+        output_mode: ``"concat"`` or ``"pass"`` (see ``OUTPUT_MODES``); with
+            ``"pass"``, ``concat`` must be empty.
         label: name used in error messages only (e.g. ``"normal"``).
     """
 
     ops: Tuple[str, ...]
     inputs: Tuple[int, ...]
     combine: Tuple[str, ...]
-    concat: Tuple[int, ...]
+    concat: Tuple[int, ...] = ()
     num_inputs: int = 2
+    output_mode: str = "concat"
     label: str = dataclasses.field(default="cell", compare=False, repr=False)
 
     def __post_init__(self):
@@ -116,6 +129,20 @@ class CellSpec:
                     f"{label}, block {block}: unknown `combine` {name!r}; "
                     f"allowed: {list(COMBINE_OPERATIONS)}."
                 )
+        if self.output_mode not in OUTPUT_MODES:
+            raise ValueError(f"{label}: `output_mode` must be one of {list(OUTPUT_MODES)}, "
+                             f"got {self.output_mode!r}.")
+        if self.output_mode == "pass":
+            if num_blocks != self.num_inputs:
+                raise ValueError(
+                    f"{label}: a pass-through (NASNet-B style) cell sends block b's output to "
+                    f"the cell b + 1 positions later, so its outputs must match the next cells' "
+                    f"{self.num_inputs} inputs: B = len(combine) must be {self.num_inputs}, "
+                    f"got {num_blocks}.")
+            if self.concat:
+                raise ValueError(f"{label}: `concat` must be empty with output_mode='pass', "
+                                 f"got {list(self.concat)}.")
+            return
         if not self.concat:
             raise ValueError(f"{label}: `concat` is empty; list at least one state.")
         num_states = self.num_inputs + num_blocks
@@ -149,6 +176,7 @@ class CellSpec:
             "combine": list(self.combine),
             "concat": list(self.concat),
             "num_inputs": self.num_inputs,
+            "output_mode": self.output_mode,
         }
 
     @classmethod
@@ -157,10 +185,10 @@ class CellSpec:
             return data
         if not isinstance(data, dict):
             raise TypeError(f"{label} cell: expected a dict, got {type(data).__name__}.")
-        unknown = set(data) - {"ops", "inputs", "combine", "concat", "num_inputs"}
+        unknown = set(data) - {"ops", "inputs", "combine", "concat", "num_inputs", "output_mode"}
         if unknown:
             raise ValueError(f"{label} cell: unknown fields {sorted(unknown)}.")
-        missing = {"ops", "inputs", "combine", "concat"} - set(data)
+        missing = {"ops", "inputs", "combine"} - set(data)
         if missing:
             raise ValueError(f"{label} cell: missing fields {sorted(missing)}.")
         return cls(label=label, **data)
@@ -170,9 +198,15 @@ class CellSpec:
         lines = []
         for b in range(self.num_blocks):
             lop, lin, rop, rin, comb = self.block(b)
-            sym = "+" if comb == "add" else "||"
-            lines.append(f"s{self.num_inputs + b} = {lop}(s{lin}) {sym} {rop}(s{rin})")
-        lines.append("out = concat(" + ", ".join(f"s{i}" for i in self.concat) + ")")
+            sym = "||" if comb == "concat" else "+"
+            norm = {"add_layernorm": "  -> layernorm", "add_instancenorm": "  -> instancenorm"}
+            lines.append(f"s{self.num_inputs + b} = {lop}(s{lin}) {sym} {rop}(s{rin})"
+                         + norm.get(comb, ""))
+        if self.output_mode == "pass":
+            lines.append("out = " + ", ".join(
+                f"s{self.num_inputs + b} -> cell +{b + 1}" for b in range(self.num_blocks)))
+        else:
+            lines.append("out = concat(" + ", ".join(f"s{i}" for i in self.concat) + ")")
         return "\n".join(lines)
 
 
@@ -193,11 +227,16 @@ class Genotype:
                     f"Genotype `{field}` must be a CellSpec or dict, got {type(value).__name__}."
                 )
             object.__setattr__(self, field, dataclasses.replace(value, label=field))
-        if self.normal.num_inputs != self.reduction.num_inputs:
-            raise ValueError(
-                "Genotype: normal and reduction cells must take the same `num_inputs`, got "
-                f"{self.normal.num_inputs} and {self.reduction.num_inputs}."
-            )
+        for field in ("num_inputs", "output_mode"):
+            a, b = getattr(self.normal, field), getattr(self.reduction, field)
+            if a != b:
+                raise ValueError(
+                    f"Genotype: normal and reduction cells must have the same `{field}`, got "
+                    f"{a!r} and {b!r}.")
+
+    @property
+    def num_inputs(self):
+        return self.normal.num_inputs
 
     def to_dict(self):
         return {"normal": self.normal.to_dict(), "reduction": self.reduction.to_dict()}

@@ -137,8 +137,8 @@ class FactorizedReduction(keras.layers.Layer):
     def __init__(self, filters, strides=2, bn_momentum=0.9997, bn_epsilon=1e-3,
                  weight_decay=0.0, **kwargs):
         super().__init__(**kwargs)
-        if strides not in (1, 2):
-            raise ValueError(f"FactorizedReduction: `strides` must be 1 or 2, got {strides!r}.")
+        if strides not in (1, 2, 4):
+            raise ValueError(f"FactorizedReduction: `strides` must be 1, 2 or 4, got {strides!r}.")
         self.filters = int(filters)
         self.strides = int(strides)
         self.norm = NormSettings(bn_momentum, bn_epsilon, weight_decay)
@@ -165,18 +165,19 @@ class FactorizedReduction(keras.layers.Layer):
         if self.strides == 1:
             return self.path_bn(self.path_conv(x), training=training)
         # A 1x1 average pool of stride 2 subsamples; it is faster than a strided slice.
-        path1 = ops.average_pool(x, 1, 2, padding="valid")
+        s = self.strides
+        path1 = ops.average_pool(x, 1, s, padding="valid")
         # Shift by one pixel: pad bottom/right, drop the first row and column.
         shifted = ops.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]])[:, 1:, 1:, :]
-        path2 = ops.average_pool(shifted, 1, 2, padding="valid")
+        path2 = ops.average_pool(shifted, 1, s, padding="valid")
         out = ops.concatenate([self.path1_conv(path1), self.path2_conv(path2)], axis=-1)
         return self.final_path_bn(out, training=training)
 
     def compute_output_shape(self, input_shape):
         b, h, w, _ = input_shape
-        if self.strides == 2:
-            h = None if h is None else (h + 1) // 2
-            w = None if w is None else (w + 1) // 2
+        s = self.strides
+        h = None if h is None else (h + s - 1) // s
+        w = None if w is None else (w + s - 1) // s
         return (b, h, w, self.filters)
 
     def slim_variables(self):

@@ -15,8 +15,10 @@ MIN_INPUT_SIZE = 32
 
 
 def cell_output_units(spec):
-    """Width of a cell's output in units of its block width F."""
-    last = 1 if spec.combine[-1] == "add" else 2
+    """Width of a cell's output(s), all together, in units of its block width F."""
+    if spec.output_mode == "pass":
+        return sum(2 if c == "concat" else 1 for c in spec.combine)
+    last = 2 if spec.combine[-1] == "concat" else 1
     return len(spec.concat) * last
 
 
@@ -118,6 +120,9 @@ def NASNet(
         raise ValueError(f"`num_cells` (N, normal cells per stage) must be an integer >= 1, got {num_cells!r}.")
     if not isinstance(filter_multiplier, int) or filter_multiplier < 1:
         raise ValueError(f"`filter_multiplier` must be an integer >= 1, got {filter_multiplier!r}.")
+    if skip_reduction and genotype.num_inputs != 2:
+        raise ValueError("`skip_reduction` applies to two-input cells only; this genotype's "
+                         f"cells take {genotype.num_inputs} inputs.")
     if pooling not in (None, "avg", "max"):
         raise ValueError(f"`pooling` must be None, 'avg' or 'max', got {pooling!r}.")
     if include_top and (not isinstance(classes, int) or classes < 1):
@@ -163,65 +168,89 @@ def NASNet(
                        total_cells=total_cells, total_training_steps=total_training_steps,
                        seed=seed, **norm)
 
-    # Each entry: (tensor, resolution level); level k means stride 2**k.
     if stem == "imagenet":
         x = make_conv(int(32 * stem_multiplier), 3, strides=2, padding="valid",
                       weight_decay=weight_decay, name=f"{prefix}conv0")(img_input)
         x = make_bn(bn_momentum, bn_epsilon, name=f"{prefix}conv0_bn")(x)
-        outputs = [None, (x, 1)]
+        stem_level = 1
     else:
         x = make_conv(int(filters * stem_multiplier), 3, strides=1, padding="same",
                       weight_decay=weight_decay, name=f"{prefix}l1_stem_3x3")(img_input)
         x = make_bn(bn_momentum, bn_epsilon, name=f"{prefix}l1_stem_bn")(x)
-        outputs = [None, (x, 0)]
+        stem_level = 0
 
-    def run_cell(spec, scope, cell_filters, strides, prev, cell_index):
-        x, level = outputs[-1]
-        if prev is None:
-            p, prev_mode = x, "passthrough"
-        else:
-            p, p_level = prev
-            if p_level == level:
-                prev_mode = "match"
-            elif p_level == level - 1:
-                prev_mode = "reduce"
-            else:  # the builder never produces this; guard against future edits
-                raise AssertionError(f"{scope}: previous input is {level - p_level} levels apart.")
-        cell = NASNetCell(spec, cell_filters, strides=strides, prev_mode=prev_mode,
-                          cell_index=cell_index, scope=scope, name=f"{prefix}{scope}",
-                          **cell_kwargs)
-        return cell([x, p]), level + (strides == 2)
+    # One entry per cell, oldest first: (output, level), level k = stride 2**k.
+    # A "pass" cell's output is a list: its output j feeds the cell j + 1 later.
+    # None: no cell that far back yet (the input is passed through, slim's prev=None).
+    k = genotype.num_inputs
+    history = [None] * (k - 1) + [(x, stem_level)]
+
+    def take(entry, j):
+        tensor, level = entry
+        return (tensor[j] if isinstance(tensor, list) else tensor), level
+
+    def sources(skip=False):
+        """Inputs of the next cell: slot j <- history[-1 - j] (slot 1 one further with skip)."""
+        out = [history[-1]]
+        for j in range(1, k):
+            back = 1 + j + (1 if skip and j == 1 else 0)
+            out.append(history[-back] if back <= len(history) else None)
+        return out
+
+    def run_cell(spec, scope, cell_filters, strides, srcs, cell_index):
+        x, level = take(srcs[0], 0)
+        tensors, modes = [x], []
+        for j, src in enumerate(srcs[1:], start=1):
+            if src is None:
+                tensors.append(x)
+                modes.append("passthrough")
+                continue
+            t, t_level = take(src, j)
+            mode = {0: "match", 1: "reduce", 2: "reduce_x4"}.get(level - t_level)
+            if mode is None:
+                raise ValueError(
+                    f"`num_cells`={num_cells} is too small for {k}-input cells: {scope} would "
+                    f"take an input {level - t_level} reductions back; use more cells per stage.")
+            tensors.append(t)
+            modes.append(mode)
+        cell = NASNetCell(spec, cell_filters, strides=strides,
+                          prev_mode=modes[0] if k == 2 else modes, cell_index=cell_index,
+                          scope=scope, name=f"{prefix}{scope}", **cell_kwargs)
+        history.append((cell(tensors), level + (strides == 2)))
+        return history[-1][0]
+
+    def merged(output, name):
+        if not isinstance(output, list):
+            return output
+        return layers.Concatenate(name=f"{prefix}{name}")(output)
 
     cell_index = 0
     if stem == "imagenet":
         scaling = 1.0 / (m * m)
         for i in range(2):
-            out = run_cell(genotype.reduction, f"cell_stem_{i}", int(filters * scaling), 2,
-                           outputs[-2], cell_index)
-            outputs.append(out)
+            run_cell(genotype.reduction, f"cell_stem_{i}", int(filters * scaling), 2,
+                     sources(), cell_index)
             cell_index += 1
             scaling *= m
 
     aux_output = None
     scaling = 1
     for n in range(3 * num_cells):
-        prev = outputs[-2] if skip_reduction else None
-        if n in reductions:
+        after_reduction = n in reductions
+        if after_reduction:
             scaling *= m
-            out = run_cell(genotype.reduction, f"reduction_cell_{reductions.index(n)}",
-                           filters * scaling, 2, outputs[-2], cell_index)
-            outputs.append(out)
+            run_cell(genotype.reduction, f"reduction_cell_{reductions.index(n)}",
+                     filters * scaling, 2, sources(), cell_index)
             cell_index += 1
-        if not skip_reduction:
-            prev = outputs[-2]
-        out = run_cell(genotype.normal, f"cell_{n}", filters * scaling, 1, prev, cell_index)
-        outputs.append(out)
+        out = run_cell(genotype.normal, f"cell_{n}", filters * scaling, 1,
+                       sources(skip=skip_reduction and after_reduction), cell_index)
         cell_index += 1
         if aux_head and include_top and n == reductions[1] - 1:
             aux_output = AuxHead(classes, activation=classifier_activation, scope=f"aux_{n}",
-                                 name=f"{prefix}aux_{n}", **norm)(out[0])
+                                 name=f"{prefix}aux_{n}", **norm)(merged(out, f"aux_{n}_input"))
 
-    x = layers.Activation("relu", name=f"{prefix}final_relu")(outputs[-1][0])
+    features = merged(history[-1][0], "final_concat")
+    x = layers.Activation("relu", name=f"{prefix}final_relu")(features)
     if include_top:
         x = layers.GlobalAveragePooling2D(name=f"{prefix}avg_pool")(x)
         if dropout:
