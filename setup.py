@@ -14,10 +14,14 @@ setup(
         "tensorflow>=2.16",
         "keras>=3.0",
         "keras-tuner>=1.4",
+        # keras-tuner's Tuner imports tensorboard in every trial on the TF backend,
+        # and TensorFlow no longer installs it (keras_tuner.md finding 1).
+        "tensorboard>=2.16",
         "tensorflow-datasets>=4.9",
         "h5py>=3.8",
         "numpy>=1.23",
         "scikit-learn>=1.2",
+        "matplotlib>=3.7",
     ],
     extras_require={
         "dev": ["pytest>=7", "nbformat>=5", "nbclient>=0.7", "ipykernel>=6"],

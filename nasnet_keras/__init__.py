@@ -10,6 +10,8 @@ Public API:
 - training: `aux_loss_weights`, `duplicate_targets`, `without_aux_head`
 - `preprocess_input`, `decode_predictions`
 - analysis: `count_mult_adds`, `count_params`
+- drawing: `plot_cell`, `plot_genotype` (``describe()`` on genotypes for text)
+- compound scaling: `compound_scale`, `scale_report`, `search_scaling_coefficients`
 """
 
 __version__ = "0.1.0"
@@ -26,6 +28,8 @@ from nasnet_keras.weights import WEIGHTS, load_weights, save_weights
 from nasnet_keras.training import aux_loss_weights, duplicate_targets, without_aux_head
 from nasnet_keras.preprocessing import decode_predictions, preprocess_input
 from nasnet_keras.analysis import count_mult_adds, count_params
+from nasnet_keras.plotting import plot_cell, plot_genotype
+from nasnet_keras.scaling import compound_scale, scale_report, search_scaling_coefficients
 
 __all__ = [
     "AuxHead", "CellSpec", "FactorizedReduction", "Genotype", "NASNET_A", "NASNET_A_CONFIGS",
@@ -33,5 +37,6 @@ __all__ = [
     "NASNetMobile", "OPERATIONS", "PNASNET_5", "ScheduledDropPath", "WEIGHTS",
     "aux_loss_weights", "decode_predictions", "duplicate_targets", "endpoint_model",
     "endpoints", "feature_pyramid", "load_weights", "preprocess_input", "register_operation",
-    "save_weights", "without_aux_head", "count_mult_adds", "count_params",
+    "save_weights", "without_aux_head", "count_mult_adds", "count_params", "plot_cell",
+    "plot_genotype", "compound_scale", "scale_report", "search_scaling_coefficients",
 ]

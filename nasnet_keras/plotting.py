@@ -1,0 +1,203 @@
+"""Draw cells as the papers do: inputs, one node per block (two operations and
+a combine), and the cell output.  SVG and PNG.
+
+Graphviz (the ``dot`` program) is used when it is installed; otherwise a
+pure-Python matplotlib drawing.  ``backend`` forces one.
+"""
+
+import os
+import shutil
+import subprocess
+
+from nasnet_keras.genotypes import CellSpec, Genotype
+
+BACKENDS = ("auto", "graphviz", "matplotlib")
+_COMBINE_LABELS = {"add": "add", "concat": "concat", "add_layernorm": "add + LN",
+                   "add_instancenorm": "add + IN"}
+
+
+def input_label(index):
+    """Paper notation: input 0 is h_i (the previous cell's output), input k is h_{i-k}."""
+    return "h_i" if index == 0 else f"h_(i-{index})"
+
+
+def _state_label(spec, s):
+    return input_label(s) if s < spec.num_inputs else f"block {s - spec.num_inputs}"
+
+
+# --- graphviz --------------------------------------------------------------------------------
+
+def cell_to_dot(spec, name="cell", title=None, cluster=False):
+    """DOT source for one cell (a ``subgraph cluster`` when ``cluster``)."""
+    p = name
+    lines = [f'subgraph cluster_{p} {{' if cluster else f'digraph {p} {{']
+    lines.append('  rankdir=TB; node [fontname="Helvetica", fontsize=11];')
+    if title:
+        lines.append(f'  label="{title}"; labelloc=t; fontsize=14;')
+    for i in range(spec.num_inputs):
+        lines.append(f'  {p}_s{i} [label="{input_label(i)}", shape=box, style=filled, '
+                     'fillcolor="#c6dbef"];')
+    for b in range(spec.num_blocks):
+        lop, lin, rop, rin, comb = spec.block(b)
+        s = spec.num_inputs + b
+        lines.append(f'  {p}_b{b}l [label="{lop}", shape=box, style=filled, fillcolor="#fdd0a2"];')
+        lines.append(f'  {p}_b{b}r [label="{rop}", shape=box, style=filled, fillcolor="#fdd0a2"];')
+        lines.append(f'  {p}_s{s} [label="{_COMBINE_LABELS[comb]}\\n(block {b})", shape=ellipse, '
+                     'style=filled, fillcolor="#c7e9c0"];')
+        lines.append(f'  {p}_s{lin} -> {p}_b{b}l; {p}_s{rin} -> {p}_b{b}r;')
+        lines.append(f'  {p}_b{b}l -> {p}_s{s}; {p}_b{b}r -> {p}_s{s};')
+    if spec.output_mode == "pass":
+        for b in range(spec.num_blocks):
+            lines.append(f'  {p}_out{b} [label="to cell +{b + 1}", shape=box, style=filled, '
+                         'fillcolor="#dadaeb"];')
+            lines.append(f'  {p}_s{spec.num_inputs + b} -> {p}_out{b};')
+    else:
+        lines.append(f'  {p}_out [label="concat -> h_(i+1)", shape=box, style=filled, '
+                     'fillcolor="#dadaeb"];')
+        for s in spec.concat:
+            lines.append(f'  {p}_s{s} -> {p}_out;')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def genotype_to_dot(genotype):
+    body = [cell_to_dot(genotype.normal, "normal", "Normal cell", cluster=True),
+            cell_to_dot(genotype.reduction, "reduction", "Reduction cell", cluster=True)]
+    return "digraph genotype {\n  compound=true;\n" + "\n".join(body) + "\n}"
+
+
+def _render_dot(dot_source, stem):
+    dot = shutil.which("dot")
+    if dot is None:
+        raise RuntimeError("backend='graphviz' needs the Graphviz `dot` program on PATH; "
+                           "install graphviz or use backend='matplotlib'.")
+    paths = {}
+    for fmt in ("svg", "png"):
+        out = f"{stem}.{fmt}"
+        subprocess.run([dot, f"-T{fmt}", "-o", out], input=dot_source.encode(), check=True,
+                       capture_output=True)
+        paths[fmt] = out
+    return paths
+
+
+# --- matplotlib ------------------------------------------------------------------------------
+
+def _rows(spec):
+    """{depth: [states]}: inputs at depth 0, each block one below its deepest input."""
+    depth = {i: 0 for i in range(spec.num_inputs)}
+    for b in range(spec.num_blocks):
+        _, lin, _, rin, _ = spec.block(b)
+        depth[spec.num_inputs + b] = 1 + max(depth[lin], depth[rin])
+    rows = {}
+    for s, d in depth.items():
+        rows.setdefault(d, []).append(s)
+    return rows
+
+
+def _layout(spec):
+    rows = _rows(spec)
+    pos = {}
+    for d, states in rows.items():
+        width = 4.4 if d else 2.2
+        for k, s in enumerate(states):
+            pos[s] = ((k - (len(states) - 1) / 2) * width, -3.0 * d)
+    return pos, max(rows)
+
+
+def _draw_cell(ax, spec, title):
+    from matplotlib.patches import FancyArrowPatch
+
+    pos, max_depth = _layout(spec)
+
+    def box(x, y, text, color):
+        ax.text(x, y, text, ha="center", va="center", fontsize=8,
+                bbox=dict(boxstyle="round,pad=0.3", fc=color, ec="0.3"))
+
+    def arrow(a, b):
+        ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=8, color="0.4",
+                                     shrinkA=9, shrinkB=9, lw=0.8))
+
+    for i in range(spec.num_inputs):
+        box(*pos[i], input_label(i), "#c6dbef")
+    for b in range(spec.num_blocks):
+        lop, lin, rop, rin, comb = spec.block(b)
+        x, y = pos[spec.num_inputs + b]
+        for dx, op, src in ((-1.1, lop, lin), (1.1, rop, rin)):
+            op_xy = (x + dx, y + 1.3)
+            box(*op_xy, op, "#fdd0a2")
+            arrow(pos[src], op_xy)
+            arrow(op_xy, (x, y))
+        box(x, y, f"{_COMBINE_LABELS[comb]}\n(block {b})", "#c7e9c0")
+    out_y = -3.0 * (max_depth + 1)
+    if spec.output_mode == "pass":
+        for b in range(spec.num_blocks):
+            x, y = pos[spec.num_inputs + b]
+            box(x, out_y, f"to cell +{b + 1}", "#dadaeb")
+            arrow((x, y), (x, out_y))
+    else:
+        box(0.0, out_y, "concat -> h_(i+1)", "#dadaeb")
+        for s in spec.concat:
+            arrow(pos[s], (0.0, out_y))
+    xs = [x for x, _ in pos.values()]
+    ax.set_xlim(min(xs) - 2.0, max(xs) + 2.0)
+    ax.set_ylim(out_y - 1.0, 1.0)
+    ax.set_title(title)
+    ax.axis("off")
+
+
+def _render_matplotlib(cells, stem):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    widest = max(max(len(r) for r in _rows(spec).values()) for spec, _ in cells)
+    fig, axes = plt.subplots(1, len(cells), figsize=(max(6.5, 2.6 * widest) * len(cells), 7),
+                             squeeze=False)
+    for ax, (spec, title) in zip(axes[0], cells):
+        _draw_cell(ax, spec, title)
+    fig.tight_layout()
+    paths = {}
+    for fmt in ("svg", "png"):
+        paths[fmt] = f"{stem}.{fmt}"
+        fig.savefig(paths[fmt], dpi=110)
+    plt.close(fig)
+    return paths
+
+
+# --- public ----------------------------------------------------------------------------------
+
+def _stem_and_backend(path, backend):
+    if backend not in BACKENDS:
+        raise ValueError(f"`backend` must be one of {BACKENDS}, got {backend!r}.")
+    if backend == "auto":
+        backend = "graphviz" if shutil.which("dot") else "matplotlib"
+    stem, ext = os.path.splitext(os.fspath(path))
+    if ext.lower() not in (".svg", ".png"):
+        stem = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(stem)), exist_ok=True)
+    return stem, backend
+
+
+def plot_cell(cell, path, backend="auto", title=None):
+    """Draw one `CellSpec`; writes ``<path>.svg`` and ``<path>.png``, returns their paths."""
+    spec = CellSpec.from_dict(cell) if isinstance(cell, dict) else cell
+    if not isinstance(spec, CellSpec):
+        raise TypeError(f"`cell` must be a CellSpec or its dict, got {type(cell).__name__}.")
+    stem, backend = _stem_and_backend(path, backend)
+    title = title or f"{spec.label} cell"
+    if backend == "graphviz":
+        return _render_dot(cell_to_dot(spec, "cell", title), stem)
+    return _render_matplotlib([(spec, title)], stem)
+
+
+def plot_genotype(genotype, path, backend="auto"):
+    """Draw a `Genotype`'s normal and reduction cells side by side (SVG and PNG)."""
+    genotype = Genotype.from_dict(genotype) if isinstance(genotype, dict) else genotype
+    if not isinstance(genotype, Genotype):
+        raise TypeError(f"`genotype` must be a Genotype or its dict, got {type(genotype).__name__}.")
+    stem, backend = _stem_and_backend(path, backend)
+    if backend == "graphviz":
+        return _render_dot(genotype_to_dot(genotype), stem)
+    return _render_matplotlib([(genotype.normal, "Normal cell"),
+                               (genotype.reduction, "Reduction cell")], stem)
