@@ -1,8 +1,10 @@
-"""Parameter and mult-add table of the built-in models (the README's table).
+"""Parameter and mult-add table of the built-in models (the README's table),
+and the README's drawings of the NASNet-A cells.
 
-    python benchmarks/model_table.py
+    python benchmarks/model_table.py [--figures benchmarks/figures]
 """
 
+import argparse
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -20,7 +22,17 @@ def _fmt(n):
     return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.1f}M"
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--figures", help="also draw NASNet-A's cells into this folder")
+    args = parser.parse_args(argv)
+    if args.figures:
+        for backend in ("graphviz", "matplotlib"):
+            try:
+                print(nk.plot_genotype(nk.NASNET_A, os.path.join(args.figures, f"nasnet_a_{backend}"),
+                                       backend=backend))
+            except RuntimeError as e:  # no graphviz
+                print(e)
     print("| model | N @ P | input | classes | params | mult-adds | paper params / mult-adds |")
     print("|---|---|---|---|---|---|---|")
     for variant in ("mobile", "large", "cifar"):

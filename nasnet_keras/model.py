@@ -287,21 +287,11 @@ def _as_genotype(genotype):
     raise TypeError(f"`genotype` must be a Genotype or its dict, got {type(genotype).__name__}.")
 
 
-def NASNetA(variant="mobile", paper_regularization=False, **overrides):
-    """NASNet-A in one of the paper's configurations (papers.md §1.5).
-
-    Args:
-        variant: ``"mobile"`` (4 @ 1056, 224 px), ``"large"`` (6 @ 4032, 331 px)
-            or ``"cifar"`` (6 @ 768, 32 px).
-        paper_regularization: switch on the paper's training regularizers
-            (drop-path keep probability, dropout, auxiliary head); off by
-            default, since they only matter when training from scratch.
-        **overrides: any `NASNet` argument.
-    """
-    if variant not in NASNET_A_CONFIGS:
+def _from_config(family, configs, variant, paper_regularization, overrides):
+    if variant not in configs:
         raise ValueError(
-            f"`variant` must be one of {sorted(NASNET_A_CONFIGS)}, got {variant!r}.")
-    cfg = NASNET_A_CONFIGS[variant]
+            f"`variant` must be one of {sorted(configs)} for NASNet-{family}, got {variant!r}.")
+    cfg = configs[variant]
     kwargs = dict(
         genotype=cfg.genotype, num_cells=cfg.num_cells,
         penultimate_filters=cfg.penultimate_filters, stem=cfg.stem,
@@ -313,13 +303,27 @@ def NASNetA(variant="mobile", paper_regularization=False, **overrides):
     if paper_regularization:
         kwargs.update(drop_path_keep_prob=cfg.drop_path_keep_prob, dropout=cfg.dropout,
                       aux_head=cfg.aux_head)
-    if variant == "cifar":
+    if cfg.stem == "cifar":
         kwargs["classes"] = 10
     kwargs.update(overrides)
     model = NASNet(**kwargs)
     if kwargs.get("name") is None:
-        model.name = f"nasnet_a_{variant}"  # no layer prefix: that comes with an explicit name
+        model.name = f"nasnet_{family.lower()}_{variant}"  # no layer prefix without a name
     return model
+
+
+def NASNetA(variant="mobile", paper_regularization=False, **overrides):
+    """NASNet-A in one of the paper's configurations (papers.md §1.5).
+
+    Args:
+        variant: ``"mobile"`` (4 @ 1056, 224 px), ``"large"`` (6 @ 4032, 331 px)
+            or ``"cifar"`` (6 @ 768, 32 px).
+        paper_regularization: switch on the paper's training regularizers
+            (drop-path keep probability, dropout, auxiliary head); off by
+            default, since they only matter when training from scratch.
+        **overrides: any `NASNet` argument.
+    """
+    return _from_config("A", NASNET_A_CONFIGS, variant, paper_regularization, overrides)
 
 
 def NASNetMobile(input_shape=None, include_top=True, weights="imagenet", input_tensor=None,

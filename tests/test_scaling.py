@@ -47,10 +47,10 @@ def test_infeasible_grid_is_an_error():
 
 def test_grid_search_on_digits(tmp_path):
     (x, y), (xv, yv) = load_digits_dataset()
-    grid = [(1.2, 1.1, 1.15), (2.0, 1.0, 1.0)]
+    grid = [(1.2, 1.1, 1.15), (1.0, 1.2, 1.2)]
     base = dict(genotype=nk.NASNET_A, num_cells=1, penultimate_filters=96, stem="cifar",
                 input_shape=(32, 32, 3), classes=10)
-    best, tuner = search_scaling_coefficients(base, x[:400], y[:400], (xv[:200], yv[:200]),
+    best, tuner = search_scaling_coefficients(base, x[:256], y[:256], (xv[:128], yv[:128]),
                                               epochs=1, grid=grid, directory=str(tmp_path))
     assert best in grid
     trials = tuner.oracle.get_best_trials(10)
