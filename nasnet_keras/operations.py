@@ -74,8 +74,41 @@ class _Operation(keras.layers.Layer):
         return (b, h, w, self.filters)
 
 
+class _ConvStack(_Operation):
+    """[ReLU -> conv -> BN] x len(self.convs); sublayer names are the slim names."""
+
+    starts_with_relu = True
+
+    def build(self, input_shape):
+        shape = (None, None, None, input_shape[-1])
+        for conv, bn in zip(self.convs, self.bns):
+            conv.build(shape)
+            shape = (None, None, None, self.filters)
+            bn.build(shape)
+
+    def _before_conv(self, j, x):
+        return x
+
+    def _after_conv(self, j, x):
+        return x
+
+    def call(self, x, training=None, activated=None):
+        for j, (conv, bn) in enumerate(zip(self.convs, self.bns)):
+            x = activated if (j == 0 and activated is not None) else ops.relu(x)
+            x = self._after_conv(j, conv(self._before_conv(j, x)))
+            x = bn(x, training=training)
+        return x
+
+    def slim_variables(self):
+        out = {}
+        for conv, bn in zip(self.convs, self.bns):
+            out.update(conv_variables(conv.name, conv))
+            out.update(bn_variables(bn.name, bn))
+        return out
+
+
 @keras.saving.register_keras_serializable(package="nasnet_keras")
-class StackedSeparableConv(_Operation):
+class StackedSeparableConv(_ConvStack):
     """``repeats`` x [ReLU -> SeparableConv -> BN]; only the first is strided (slim)."""
 
     def __init__(self, filters, kernel_size=3, repeats=2, **kwargs):
@@ -93,37 +126,15 @@ class StackedSeparableConv(_Operation):
                 padding="valid" if strided else "same", name=f"separable_{k}x{k}_{j}"))
             self.bns.append(self.norm.bn(f"bn_sep_{k}x{k}_{j}"))
 
-    def build(self, input_shape):
-        shape = (None, None, None, input_shape[-1])
-        for conv, bn in zip(self.convs, self.bns):
-            conv.build(shape)
-            shape = (None, None, None, self.filters)
-            bn.build(shape)
-
-    starts_with_relu = True
-
-    def call(self, x, training=None, activated=None):
-        for j, (conv, bn) in enumerate(zip(self.convs, self.bns)):
-            x = activated if (j == 0 and activated is not None) else ops.relu(x)
-            if j == 0 and self.strides == 2:
-                x = zero_pad_same(x, self.kernel_size, 2)
-            x = bn(conv(x), training=training)
-        return x
-
-    def slim_variables(self):
-        out = {}
-        k = self.kernel_size
-        for j, (conv, bn) in enumerate(zip(self.convs, self.bns), start=1):
-            out.update(conv_variables(f"separable_{k}x{k}_{j}", conv))
-            out.update(bn_variables(f"bn_sep_{k}x{k}_{j}", bn))
-        return out
+    def _before_conv(self, j, x):
+        return zero_pad_same(x, self.kernel_size, 2) if (j == 0 and self.strides == 2) else x
 
     def get_config(self):
         return {**super().get_config(), "kernel_size": self.kernel_size, "repeats": self.repeats}
 
 
 @keras.saving.register_keras_serializable(package="nasnet_keras")
-class ConvSequence(_Operation):
+class ConvSequence(_ConvStack):
     """[ReLU -> Conv(kernel) -> BN] for each kernel in ``kernel_sizes``.
 
     Used for ``conv_1x1``, ``conv_3x3``, the factorized ``conv_1xk_kx1`` and the
@@ -144,29 +155,10 @@ class ConvSequence(_Operation):
                 name=f"conv_{tag}_{j}"))
             self.bns.append(self.norm.bn(f"bn_conv_{tag}_{j}"))
 
-    def build(self, input_shape):
-        shape = (None, None, None, input_shape[-1])
-        for conv, bn in zip(self.convs, self.bns):
-            conv.build(shape)
-            shape = (None, None, None, self.filters)
-            bn.build(shape)
-
-    starts_with_relu = True
-
-    def call(self, x, training=None, activated=None):
-        for j, (conv, bn) in enumerate(zip(self.convs, self.bns)):
-            x = conv(activated if (j == 0 and activated is not None) else ops.relu(x))
-            if j == 0 and self.dilation_rate > 1 and self.strides == 2:
-                x = x[:, ::2, ::2, :]
-            x = bn(x, training=training)
+    def _after_conv(self, j, x):
+        if j == 0 and self.dilation_rate > 1 and self.strides == 2:
+            return x[:, ::2, ::2, :]
         return x
-
-    def slim_variables(self):
-        out = {}
-        for conv, bn in zip(self.convs, self.bns):
-            out.update(conv_variables(conv.name, conv))
-            out.update(bn_variables(bn.name, bn))
-        return out
 
     def get_config(self):
         return {**super().get_config(), "kernel_sizes": [list(k) for k in self.kernel_sizes],
