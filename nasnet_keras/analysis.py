@@ -38,12 +38,15 @@ def count_mult_adds(model, image_size=None):
             continue
         out = op.outputs[0].shape.as_list()
         kernel = op.inputs[1].shape.as_list()
+        # The whole output, batch included: the input batch is 1, but a dilated
+        # convolution runs as space-to-batch, which moves pixels into the batch.
+        positions = int(np.prod([d or 1 for d in out[:-1]]))
         if op.type == "Conv2D":
-            total += int(np.prod(out[1:])) * kernel[0] * kernel[1] * kernel[2]
+            total += positions * out[-1] * kernel[0] * kernel[1] * kernel[2]
         elif op.type == "DepthwiseConv2dNative":
-            total += int(np.prod(out[1:])) * kernel[0] * kernel[1]
+            total += positions * out[-1] * kernel[0] * kernel[1]
         else:
-            total += int(np.prod(op.inputs[0].shape.as_list()[1:])) * int(out[-1])
+            total += positions * kernel[0] * kernel[1]
     return total
 
 

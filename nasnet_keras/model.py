@@ -249,7 +249,16 @@ def NASNet(
             aux_output = AuxHead(classes, activation=classifier_activation, scope=f"aux_{n}",
                                  name=f"{prefix}aux_{n}", **norm)(merged(out, f"aux_{n}_input"))
 
-    features = merged(history[-1][0], "final_concat")
+    if isinstance(history[-1][0], list):
+        # Pass-through cells: the head takes what the next cell would receive,
+        # output j of the cell j + 1 positions back (those at the final resolution),
+        # so every computed state is used.
+        final_level = history[-1][1]
+        parts = [take(history[-1 - j], j)[0] for j in range(k)
+                 if history[-1 - j] is not None and history[-1 - j][1] == final_level]
+        features = layers.Concatenate(name=f"{prefix}final_concat")(parts)
+    else:
+        features = history[-1][0]
     x = layers.Activation("relu", name=f"{prefix}final_relu")(features)
     if include_top:
         x = layers.GlobalAveragePooling2D(name=f"{prefix}avg_pool")(x)

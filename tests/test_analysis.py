@@ -23,3 +23,13 @@ def test_dynamic_models_need_an_image_size():
     # Convolutions scale with the number of pixels.
     small, big = nk.count_mult_adds(model, 32), nk.count_mult_adds(model, 64)
     assert big == pytest.approx(4 * small, rel=0.01)
+
+
+def test_dilated_convolutions_are_counted_in_full():
+    import keras
+
+    model = keras.Sequential([keras.Input((32, 32, 3)),
+                              keras.layers.Conv2D(8, 3, dilation_rate=2, padding="same",
+                                                  use_bias=False)])
+    # TensorFlow runs it as space-to-batch: the pixels move into the batch dimension.
+    assert nk.count_mult_adds(model) == 32 * 32 * 9 * 3 * 8

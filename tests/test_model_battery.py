@@ -118,3 +118,26 @@ def test_default_names_and_prefixes():
     named = tiny_model(name="student")
     assert named.name == "student" and named.get_layer("student_cell_0").scope == "cell_0"
     assert list(nk.endpoints(named)) == list(nk.endpoints(tiny_model()))
+
+
+def test_pass_through_cells_feed_the_next_four_cells_and_the_head():
+    cell = nk.CellSpec(ops=["sep_conv_3x3", "identity", "max_pool_3x3", "conv_1x1",
+                            "avg_pool_3x3", "identity", "dil_conv_3x3", "identity"],
+                       inputs=[0, 1, 2, 3, 4, 0, 5, 1],
+                       combine=["add", "add_layernorm", "add_instancenorm", "add"],
+                       num_inputs=4, output_mode="pass")
+    model = tiny_model(genotype=nk.Genotype(cell, cell), num_cells=4, penultimate_filters=128,
+                       stem="imagenet", input_shape=(64, 64, 3))
+    cells = {l.scope: l for l in model.layers if isinstance(l, nk.NASNetCell)}
+    # cell_5 reads output 0 of cell_4, 1 of reduction_cell_0, 2 of cell_3, 3 of cell_2.
+    node = cells["cell_5"]._inbound_nodes[0]
+    sources = [t._keras_history for t in node.input_tensors]
+    assert [(h.operation.scope, h.tensor_index) for h in sources] == [
+        ("cell_4", 0), ("reduction_cell_0", 1), ("cell_3", 2), ("cell_2", 3)]
+    assert cells["cell_4"].prev_modes == ["reduce"] * 3
+    assert cells["cell_5"].prev_modes == ["match", "reduce", "reduce"]
+    head = model.get_layer("final_concat")
+    feeding = [t._keras_history for t in head._inbound_nodes[0].input_tensors]
+    assert [(h.operation.scope, h.tensor_index) for h in feeding] == [
+        ("cell_11", 0), ("cell_10", 1), ("cell_9", 2), ("cell_8", 3)]
+    assert model.predict(np.zeros((1, 64, 64, 3), "float32"), verbose=0).shape == (1, 5)
