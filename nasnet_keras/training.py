@@ -1,4 +1,4 @@
-"""Training helpers for the paper's regularizers (auxiliary head, drop-path)."""
+"""Training helpers for the auxiliary head (drop-path needs none: it counts its own steps)."""
 
 import keras
 
@@ -26,8 +26,6 @@ def duplicate_targets(dataset):
 
 def without_aux_head(model):
     """The inference model: the same layers and weights, main output only."""
-    aux = [layer for layer in model.layers if isinstance(layer, AuxHead)]
-    if not aux:
+    if not any(isinstance(layer, AuxHead) for layer in model.layers):
         return model
-    outputs = model.outputs
-    return keras.Model(model.inputs, outputs[0], name=model.name)
+    return keras.Model(model.inputs, model.outputs[0], name=model.name)
