@@ -165,8 +165,7 @@ def NASNet(
     reductions = reduction_indices(num_cells)
     total_cells = 3 * num_cells + 2 + (2 if stem == "imagenet" else 0)
     cell_kwargs = dict(pad_mode=pad_mode, drop_path_keep_prob=drop_path_keep_prob,
-                       total_cells=total_cells, total_training_steps=total_training_steps,
-                       seed=seed, **norm)
+                       total_cells=total_cells, total_training_steps=total_training_steps, **norm)
 
     if stem == "imagenet":
         x = make_conv(int(32 * stem_multiplier), 3, strides=2, padding="valid",
@@ -215,7 +214,9 @@ def NASNet(
             modes.append(mode)
         cell = NASNetCell(spec, cell_filters, strides=strides,
                           prev_mode=modes[0] if k == 2 else modes, cell_index=cell_index,
-                          scope=scope, name=f"{prefix}{scope}", **cell_kwargs)
+                          scope=scope, name=f"{prefix}{scope}",
+                          # One seed per cell, or every cell would draw the same masks.
+                          seed=None if seed is None else seed + cell_index, **cell_kwargs)
         history.append((cell(tensors), level + (strides == 2)))
         return history[-1][0]
 
