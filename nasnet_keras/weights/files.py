@@ -5,6 +5,7 @@ whatever its layer-name prefix, and a mismatch is reported name by name.
 """
 
 import json
+import os
 
 import h5py
 import numpy as np
@@ -21,13 +22,20 @@ def is_nasnet_weights_file(path):
 
 
 def write_weights_file(path, arrays, metadata=None):
-    """Write ``{slim name: array}`` atomically enough for a converter (single write)."""
-    with h5py.File(path, "w") as f:
-        f.attrs["format"] = FORMAT
-        f.attrs["metadata"] = json.dumps(metadata or {})
-        group = f.create_group("weights")
-        for name in sorted(arrays):
-            group.create_dataset(name, data=np.asarray(arrays[name]))
+    """Write ``{slim name: array}``; a crash midway never leaves a half-written ``path``."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = FORMAT
+            f.attrs["metadata"] = json.dumps(metadata or {})
+            group = f.create_group("weights")
+            for name in sorted(arrays):
+                group.create_dataset(name, data=np.asarray(arrays[name]))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def read_weights_file(path):
