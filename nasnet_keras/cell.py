@@ -134,8 +134,6 @@ class NASNetCell(keras.layers.Layer):
 
         final_channels = states[-1][0]
         self.output_reductions = {}
-        if self.spec.output_mode == "pass":
-            self.output_channels = [c for c, _ in states[self.spec.num_inputs:]]
         for idx in self.spec.concat:
             channels, at_output = states[idx]
             if channels != final_channels or not at_output:
@@ -144,8 +142,6 @@ class NASNetCell(keras.layers.Layer):
                     name=f"cell_output_reduction_{idx}", **self.norm.get_config())
                 layer.build((None, None, None, channels))
                 self.output_reductions[str(idx)] = layer
-        if self.spec.output_mode == "concat":
-            self.output_channels = final_channels * len(self.spec.concat)
         self.drop_path.build()
         self.built = True
 

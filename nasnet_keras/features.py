@@ -53,10 +53,7 @@ def endpoint_model(model, names=None):
 
 def pyramid_levels(model):
     """{level: endpoint name} of the last endpoint at each stride 2**level."""
-    levels = {}
-    for name, _, level in _walk(model):
-        levels[level] = name
-    return levels
+    return {level: name for name, _, level in _walk(model)}
 
 
 def feature_pyramid(model, levels=(2, 3, 4, 5)):
@@ -66,12 +63,12 @@ def feature_pyramid(model, levels=(2, 3, 4, 5)):
     ReLU, for the deepest).  With the CIFAR stem the strides are 1, 2 and 4, so
     ask for ``levels=(0, 1, 2)``.
     """
-    available = pyramid_levels(model)
-    points = endpoints(model)
+    # One walk: for pass-through cells each walk makes a new Concatenate layer.
+    available = {level: tensor for _, tensor, level in _walk(model)}
     missing = [lv for lv in levels if lv not in available]
     if missing:
         raise ValueError(
             f"`levels` {list(levels)}: this model has features at levels {sorted(available)} "
             f"(stride 2**level); {missing} are not available.")
-    return keras.Model(model.inputs, {f"P{lv}": points[available[lv]] for lv in levels},
+    return keras.Model(model.inputs, {f"P{lv}": available[lv] for lv in levels},
                        name=f"{model.name}_pyramid")

@@ -28,7 +28,7 @@ def reduction_indices(num_cells):
     return [int(total / 3), int(2 * total / 3)]
 
 
-def _check_input_shape(input_shape, stem, default_size, include_top, weights):
+def _check_input_shape(input_shape, default_size, include_top, weights):
     if input_shape is None:
         return (default_size, default_size, 3) if include_top else (None, None, 3)
     try:
@@ -155,10 +155,10 @@ def NASNet(
     model_name = name or "nasnet"
 
     if input_tensor is not None and keras.utils.is_keras_tensor(input_tensor):
-        shape = _check_input_shape(tuple(input_tensor.shape[1:]), stem, default_size, include_top, weights)
+        shape = _check_input_shape(tuple(input_tensor.shape[1:]), default_size, include_top, weights)
         img_input = input_tensor
     else:
-        shape = _check_input_shape(input_shape, stem, default_size, include_top, weights)
+        shape = _check_input_shape(input_shape, default_size, include_top, weights)
         img_input = layers.Input(shape=shape, tensor=input_tensor, name=f"{prefix}input")
 
     norm = {"bn_momentum": bn_momentum, "bn_epsilon": bn_epsilon, "weight_decay": weight_decay}
