@@ -15,7 +15,7 @@ $(STAMP): setup.py pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m nasnet_keras.demo
+	$(PY) -m nasnet_search.demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q -ra tests

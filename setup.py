@@ -29,6 +29,7 @@ setup(
     entry_points={
         "console_scripts": [
             "nasnet-keras-convert=nasnet_keras.convert:main",
+            "nasnet-search=nasnet_search.cli:main",
         ],
     },
 )

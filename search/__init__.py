@@ -1,6 +1,35 @@
-"""nasnet_search: RL architecture search for nasnet_keras on keras-tuner.
+"""nasnet_search: RL-driven neural architecture search on keras-tuner.
 
-Not implemented yet (issue 4); importing it only exposes the version.
+Public API:
+- spaces: `NASNetSearchSpace` (NASNet, ENAS, PNAS, NASNet-B/C styles), `MacroSearchSpace`
+  (Zoph & Le 2017), `Decision`
+- oracles: `RLOracle` (REINFORCE / PPO controller), `RandomOracle`, `EvolutionOracle`,
+  `RLSettings`, `rl_settings`, `Reward`
+- tuner: `NASTuner`
+- results: `load_results`, `write_report`
+- synthetic landscapes for comparing strategies: `SyntheticLandscape`, `simulate`
+- command line: ``nasnet-search run | resume | export | report``
 """
 
 __version__ = "0.1.0"
+
+from nasnet_search.decisions import Decision
+from nasnet_search.space import SearchSpace, space_from_config
+from nasnet_search.nasnet_space import ENAS_OPERATIONS, PNAS_OPERATIONS, NASNetSearchSpace
+from nasnet_search.macro_space import MacroArchitecture, MacroLayer, MacroSearchSpace
+from nasnet_search.rewards import Reward
+from nasnet_search.algorithms import RLSettings, rl_settings
+from nasnet_search.oracles import EvolutionOracle, NASOracle, RandomOracle
+from nasnet_search.rl_oracle import RLOracle
+from nasnet_search.tuner import NASTuner
+from nasnet_search.results import load_results
+from nasnet_search.report import write_report
+from nasnet_search.synthetic import SyntheticLandscape, SyntheticTuner, simulate
+
+__all__ = [
+    "Decision", "ENAS_OPERATIONS", "EvolutionOracle", "MacroArchitecture", "MacroLayer",
+    "MacroSearchSpace", "NASNetSearchSpace", "NASOracle", "NASTuner", "PNAS_OPERATIONS",
+    "RLOracle", "RLSettings", "RandomOracle", "Reward", "SearchSpace", "SyntheticLandscape",
+    "SyntheticTuner", "load_results", "rl_settings", "simulate", "space_from_config",
+    "write_report",
+]

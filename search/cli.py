@@ -1,0 +1,203 @@
+"""The ``nasnet-search`` command: run, resume, export, report.
+
+``run`` records its arguments in ``<project>/search_config.json`` so that
+``resume`` rebuilds the same search (only ``--max-trials`` may change) and
+``export``/``report`` need nothing but the project.
+"""
+
+import argparse
+import os
+import sys
+
+from nasnet_search import storage
+
+CONFIG = "search_config.json"
+ALGORITHMS = ("ppo", "reinforce", "random", "evolution")
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def _add_project_args(p):
+    p.add_argument("--directory", default="searches", help="folder holding search projects")
+    p.add_argument("--project-name", default="nas", help="the project's sub-folder")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="nasnet-search", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="start a new search")
+    _add_project_args(run)
+    run.add_argument("--space", choices=("nasnet", "macro"), default="nasnet")
+    run.add_argument("--space-preset", default="nasnet",
+                     help="nasnet space only: nasnet | enas | pnas | nasnet_b | nasnet_c")
+    run.add_argument("--macro-layers", type=_positive_int, default=6)
+    run.add_argument("--algorithm", choices=ALGORITHMS, default="ppo")
+    run.add_argument("--rl-preset", default="default", help="default | nasnet | nas2017 | enas")
+    run.add_argument("--dataset", default="digits", help="digits | tfds:NAME | folder:PATH")
+    run.add_argument("--image-size", type=_positive_int, default=32)
+    run.add_argument("--max-examples", type=_positive_int, default=None)
+    run.add_argument("--max-trials", type=_positive_int, default=20)
+    run.add_argument("--epochs", type=_positive_int, default=1)
+    run.add_argument("--batch-size", type=_positive_int, default=64)
+    run.add_argument("--learning-rate", type=float, default=3e-3, help="children's Adam rate")
+    run.add_argument("--num-cells", type=_positive_int, default=1, help="proxy N (nasnet space)")
+    run.add_argument("--filters", type=_positive_int, default=8, help="proxy F (nasnet space)")
+    run.add_argument("--max-params", type=_positive_int, default=None)
+    run.add_argument("--objective", default="val_accuracy")
+    run.add_argument("--secondary", choices=("params", "mult_adds", "latency_ms"), default=None,
+                     help="MnasNet-style second objective")
+    run.add_argument("--target", type=float, default=None, help="target of --secondary")
+    run.add_argument("--weight", type=float, default=-0.07, help="exponent of --secondary")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--overwrite", action="store_true", help="delete an existing project first")
+    run.add_argument("--quiet", action="store_true")
+
+    resume = sub.add_parser("resume", help="continue an interrupted or finished search")
+    _add_project_args(resume)
+    resume.add_argument("--max-trials", type=_positive_int, default=None,
+                        help="raise the budget (default: as recorded)")
+    resume.add_argument("--quiet", action="store_true")
+
+    export = sub.add_parser("export", help="write the best architecture (JSON) and model (.keras)")
+    _add_project_args(export)
+    export.add_argument("--output", default=None, help="default: <project>/export")
+
+    report = sub.add_parser("report", help="reward plot, best cells drawn, trials table")
+    _add_project_args(report)
+    report.add_argument("--output", default=None, help="default: <project>/report")
+    return parser
+
+
+def make_space(config):
+    from nasnet_search.macro_space import MacroSearchSpace
+    from nasnet_search.nasnet_space import NASNetSearchSpace
+
+    if config["space"] == "macro":
+        return MacroSearchSpace(num_layers=config["macro_layers"])
+    return NASNetSearchSpace.preset(config["space_preset"])
+
+
+def make_oracle(config, space):
+    from nasnet_search.oracles import EvolutionOracle, RandomOracle
+    from nasnet_search.rewards import Reward
+    from nasnet_search.rl_oracle import RLOracle
+
+    from nasnet_search.oracles import objective_direction
+
+    reward = Reward(config["objective"], objective_direction(config["objective"]),
+                    secondary=config["secondary"], target=config["target"], weight=config["weight"])
+    common = dict(reward=reward, max_trials=config["max_trials"], seed=config["seed"])
+    algorithm = config["algorithm"]
+    if algorithm == "random":
+        return RandomOracle(space, **common)
+    if algorithm == "evolution":
+        return EvolutionOracle(space, **common)
+    return RLOracle(space, algorithm=algorithm, preset=config["rl_preset"], **common)
+
+
+def make_tuner(config, overwrite, verbose=1):
+    import keras
+
+    from nasnet_search.tuner import NASTuner
+
+    space = make_space(config)
+    oracle = make_oracle(config, space)
+    size = config["image_size"]
+    child = dict(num_cells=config["num_cells"], filters=config["filters"]) \
+        if config["space"] == "nasnet" else {}
+    rate = config["learning_rate"]
+    return NASTuner(oracle, input_shape=(size, size, 3), classes=config["classes"],
+                    child_kwargs=child, optimizer=lambda: keras.optimizers.Adam(rate),
+                    max_params=config["max_params"], directory=config["directory"],
+                    project_name=config["project_name"], overwrite=overwrite, verbose=verbose)
+
+
+def _search(config, tuner):
+    from nasnet_search.datasets import load_dataset
+
+    (x, y), (xv, yv), _ = load_dataset(config["dataset"], config["image_size"],
+                                       seed=config["seed"], max_examples=config["max_examples"])
+    tuner.search(x, y, validation_data=(xv, yv), epochs=config["epochs"],
+                 batch_size=config["batch_size"])
+
+
+def _project_dir(args):
+    return os.path.join(args.directory, args.project_name)
+
+
+def _load_config(args):
+    path = os.path.join(_project_dir(args), CONFIG)
+    if not os.path.exists(path):
+        raise SystemExit(f"nasnet-search: no search at {_project_dir(args)!r} ({CONFIG} missing); "
+                         "start one with `nasnet-search run`.")
+    return storage.read_json(path)
+
+
+def cmd_run(args):
+    from nasnet_search.datasets import load_dataset
+
+    project = _project_dir(args)
+    if os.path.exists(os.path.join(project, CONFIG)) and not args.overwrite:
+        raise SystemExit(f"nasnet-search: {project!r} already holds a search; continue it with "
+                         "`nasnet-search resume`, or pass --overwrite to start over.")
+    if (args.secondary is None) != (args.target is None):
+        raise SystemExit("nasnet-search: --secondary and --target go together.")
+    config = {k: v for k, v in vars(args).items() if k not in ("command", "overwrite", "quiet")}
+    _, _, config["classes"] = load_dataset(config["dataset"], config["image_size"],
+                                           seed=config["seed"], max_examples=config["max_examples"])
+    tuner = make_tuner(config, overwrite=args.overwrite, verbose=0 if args.quiet else 1)
+    storage.atomic_write_json(os.path.join(project, CONFIG), config)
+    if not args.quiet:
+        print(f"Searching {tuner.space.summary()} with {type(tuner.oracle).__name__} "
+              f"({config['algorithm']}); project {project}")
+    _search(config, tuner)
+    return tuner
+
+
+def cmd_resume(args):
+    config = _load_config(args)
+    if args.max_trials is not None:
+        config["max_trials"] = args.max_trials
+        storage.atomic_write_json(os.path.join(_project_dir(args), CONFIG), config)
+    tuner = make_tuner(config, overwrite=False, verbose=0 if args.quiet else 1)
+    if not args.quiet:
+        done = len(tuner.oracle.end_order)
+        print(f"Resuming {_project_dir(args)}: {done} trials ended, budget {config['max_trials']}.")
+    _search(config, tuner)
+    return tuner
+
+
+def cmd_export(args):
+    config = _load_config(args)
+    tuner = make_tuner(config, overwrite=False, verbose=0)
+    paths = tuner.export(args.output or os.path.join(_project_dir(args), "export"))
+    for path in paths:
+        print(path)
+    return paths
+
+
+def cmd_report(args):
+    from nasnet_search.report import write_report
+
+    _load_config(args)
+    files = write_report(_project_dir(args), args.output)
+    for path in files:
+        print(path)
+    return files
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    handler = {"run": cmd_run, "resume": cmd_resume, "export": cmd_export,
+               "report": cmd_report}[args.command]
+    return handler(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,305 @@
+"""Search strategies as keras-tuner Oracles: RL controller, random search, aging evolution.
+
+All three share `NASOracle`: the space's decisions are registered as fixed-name
+hyperparameters; a strategy proposes *action indices* and observes rewards.  On
+top of keras-tuner's bookkeeping the base class adds what architecture search
+needs (keras_tuner.md §5):
+
+- per-trial pending data (actions, log-probability, policy version) kept in the
+  oracle, keyed by trial id, because nothing custom crosses the gRPC wire;
+- the reward computed on the chief from reported metrics (`Reward`);
+- FAILED trials mapped to ``failed_reward`` (or skipped when None);
+- a numpy generator whose state is saved, so resume is exact;
+- every end of trial written once, atomically, after the trial left
+  ``ongoing_trials`` (keras-tuner's own save comes too early: finding 4a);
+- a run of failures stops the search cleanly instead of raising inside the
+  chief's RPC handler (finding 4c);
+- an append-only JSONL journal, ``search_log.jsonl``, one record per ended trial.
+"""
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections import deque
+
+import keras_tuner as kt
+import numpy as np
+from keras_tuner.engine.trial import TrialStatus
+
+from nasnet_search import storage
+from nasnet_search.rewards import Reward
+
+JOURNAL = "search_log.jsonl"
+
+
+def objective_direction(name):
+    lowered = name.lower()
+    return "min" if any(k in lowered for k in ("loss", "error", "mse", "mae")) else "max"
+
+
+def _as_reward(objective, reward):
+    if reward is not None:
+        if not isinstance(reward, Reward):
+            raise TypeError(f"`reward` must be a nasnet_search.Reward, got {type(reward).__name__}.")
+        return reward
+    if isinstance(objective, kt.Objective):
+        return Reward(objective.name, objective.direction)
+    if not isinstance(objective, str) or not objective:
+        raise ValueError(f"`objective` must be a metric name or a keras_tuner.Objective, got "
+                         f"{objective!r}.")
+    return Reward(objective, objective_direction(objective))
+
+
+class NASOracle(kt.Oracle):
+    """Base class of the architecture-search oracles.
+
+    Args:
+        space: a `SearchSpace` (`NASNetSearchSpace`, `MacroSearchSpace`).
+        objective: the metric to optimise, e.g. ``"val_accuracy"`` (direction
+            inferred) or a ``keras_tuner.Objective``.
+        reward: a `Reward` for multi-objective search (overrides ``objective``).
+        max_trials: trial budget, failed trials included.
+        seed: root seed (sampling; the RL controller's initial weights).
+        failed_reward: reward given to the strategy for a FAILED trial (cannot
+            build, NaN, out of memory, over budget); None skips such trials.
+        max_consecutive_failed_trials: stop the search (cleanly) after this many
+            failures in a row; None never stops.
+        max_retries_per_trial: re-runs of a crashed (INVALID) trial.
+        max_duplicate_draws: proposals of already-evaluated architectures in a
+            row before the space counts as exhausted.
+    """
+
+    def __init__(self, space, objective="val_accuracy", reward=None, max_trials=100, seed=None,
+                 failed_reward=0.0, max_consecutive_failed_trials=20, max_retries_per_trial=0,
+                 max_duplicate_draws=100):
+        from nasnet_search.space import SearchSpace
+
+        if not isinstance(space, SearchSpace):
+            raise TypeError(f"`space` must be a nasnet_search SearchSpace, got {type(space).__name__}.")
+        if not isinstance(max_trials, int) or isinstance(max_trials, bool) or max_trials < 1:
+            raise ValueError(f"`max_trials` must be an integer >= 1, got {max_trials!r}.")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+            raise ValueError(f"`seed` must be a non-negative integer or None, got {seed!r}.")
+        if failed_reward is not None and not math.isfinite(failed_reward):
+            raise ValueError(f"`failed_reward` must be a finite number or None, got {failed_reward!r}.")
+        if max_consecutive_failed_trials is not None and max_consecutive_failed_trials < 1:
+            raise ValueError("`max_consecutive_failed_trials` must be >= 1 or None, got "
+                             f"{max_consecutive_failed_trials!r}.")
+        self.space = space
+        self.reward = _as_reward(objective, reward)
+        super().__init__(
+            objective=kt.Objective(self.reward.metric, self.reward.direction),
+            max_trials=max_trials, hyperparameters=space.hyperparameters(),
+            allow_new_entries=True, tune_new_entries=False, seed=seed,
+            max_retries_per_trial=max_retries_per_trial,
+            # Our own check stops cleanly; keras-tuner's would raise (finding 4c).
+            max_consecutive_failed_trials=10**9)
+        if seed is not None:
+            self.seed = seed  # keras-tuner turns seed=0 into a random seed
+        self.verbose = 0  # keras-tuner's per-trial hyperparameter table: 50+ rows; the tuner prints one line
+        self.failed_reward = failed_reward
+        self.failure_limit = max_consecutive_failed_trials
+        self.max_duplicate_draws = max_duplicate_draws
+        self.rng = np.random.default_rng(self.seed)
+        self.pending = {}        # trial id -> {"actions", "started", strategy data}
+        self.reward_cache = {}   # architecture hash -> reward of its completed trial
+        self.stop_reason = None
+        self._defer_save = False
+
+    # -- strategy interface ------------------------------------------------------------------
+    def _propose(self):
+        """Return ``(actions, info)``; ``info`` is JSON data kept until the trial ends."""
+        raise NotImplementedError
+
+    def _observe(self, actions, info, reward):
+        """Learn from one evaluated architecture."""
+
+    def _strategy_state(self):
+        return {}
+
+    def _set_strategy_state(self, state):
+        pass
+
+    # -- keras-tuner hooks -------------------------------------------------------------------
+    def _arch_hash(self, actions):
+        return hashlib.sha256(json.dumps(list(actions)).encode()).hexdigest()[:24]
+
+    def populate_space(self, trial_id):
+        if self.stop_reason:
+            return {"status": TrialStatus.STOPPED, "values": None}
+        in_flight = {self._arch_hash(p["actions"]) for p in self.pending.values()}
+        for _ in range(self.max_duplicate_draws):
+            actions, info = self._propose()
+            key = self._arch_hash(actions)
+            if key in self.reward_cache:
+                # Already evaluated: the strategy learns the known reward without training.
+                self._observe(actions, info, self.reward_cache[key])
+                continue
+            if key in in_flight:
+                continue
+            self.pending[trial_id] = {"actions": [int(a) for a in actions], "started": time.time(),
+                                      **info}
+            return {"status": TrialStatus.RUNNING,
+                    "values": self.space.values_from_actions(actions)}
+        self.stop_reason = (f"{self.max_duplicate_draws} proposals in a row were architectures "
+                            "already evaluated (the space is exhausted or the policy collapsed)")
+        print(f"[nasnet_search] search stopped: {self.stop_reason}.")
+        return {"status": TrialStatus.STOPPED, "values": None}
+
+    def score_trial(self, trial):
+        metrics = {}
+        for name in trial.metrics.metrics:
+            if name == self.reward.metric:
+                metrics[name] = trial.metrics.get_best_value(name)
+            else:
+                metrics[name] = trial.metrics.get_last_value(name)
+        trial.score = self.reward(metrics)
+        trial.best_step = trial.metrics.get_best_step(self.reward.metric)
+
+    @kt.synchronized
+    def end_trial(self, trial):
+        self._defer_save = True
+        try:
+            super().end_trial(trial)
+        finally:
+            self._defer_save = False
+        stored = self.trials[trial.trial_id]
+        if stored.status in (TrialStatus.COMPLETED, TrialStatus.FAILED) \
+                and stored.trial_id in self.pending:
+            info = self.pending.pop(stored.trial_id)
+            actions = info.pop("actions")
+            started = info.pop("started")
+            reward = stored.score if stored.status == TrialStatus.COMPLETED else self.failed_reward
+            if stored.status == TrialStatus.COMPLETED:
+                self.reward_cache[self._arch_hash(actions)] = reward
+            if reward is not None:
+                self._observe(actions, info, reward)
+            self._journal(stored, actions, time.time() - started)
+        self.save()
+
+    def _check_consecutive_failures(self):
+        if self.failure_limit is None:
+            return
+        run = 0
+        for trial_id in self.end_order:
+            run = run + 1 if self.trials[trial_id].status == TrialStatus.FAILED else 0
+        if run >= self.failure_limit and not self.stop_reason:
+            self.stop_reason = f"{run} trials in a row failed (max_consecutive_failed_trials)"
+            print(f"[nasnet_search] search stopped: {self.stop_reason}.")
+
+    def get_best_trials(self, num_trials=1):
+        done = [t for t in self.trials.values() if t.status == TrialStatus.COMPLETED
+                and t.score is not None and math.isfinite(t.score)]
+        done.sort(key=lambda t: (-t.score, t.trial_id))  # reward: higher is better
+        return done[:num_trials]
+
+    # -- journal -----------------------------------------------------------------------------
+    def _journal(self, trial, actions, seconds):
+        metrics = {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
+        from nasnet_search.tuner import failure_reason
+
+        record = {
+            "trial_id": trial.trial_id, "index": len(self.end_order), "status": trial.status,
+            "reward": trial.score if trial.status == TrialStatus.COMPLETED else None,
+            "metrics": metrics, "seconds": round(seconds, 3), "time": time.time(),
+            "architecture": self.space.arch_to_dict(self.space.decode_actions(actions)),
+            "reason": (failure_reason(trial.message) if trial.status != TrialStatus.COMPLETED
+                       else None),
+        }
+        storage.append_jsonl(os.path.join(self._project_dir, JOURNAL), record)
+
+    # -- persistence -------------------------------------------------------------------------
+    def save(self):
+        if self._defer_save:
+            return
+        storage.atomic_write_json(self._get_oracle_fname(), self.get_state())
+
+    def _save_trial(self, trial):
+        path = os.path.join(self._get_trial_dir(trial.trial_id), "trial.json")
+        storage.atomic_write_json(path, trial.get_state())
+
+    def get_state(self):
+        state = super().get_state()
+        state["nas"] = {
+            "strategy": type(self).__name__,
+            "space": self.space.get_config(),
+            "space_signature": self.space.signature(),
+            "rng": self.rng.bit_generator.state,
+            "pending": self.pending,
+            "reward_cache": self.reward_cache,
+            "stop_reason": self.stop_reason,
+            "strategy_state": self._strategy_state(),
+        }
+        return state
+
+    def set_state(self, state):
+        super().set_state(state)
+        nas = state.get("nas")
+        if nas is None:
+            raise ValueError("This project was not written by a nasnet_search oracle.")
+        if nas["strategy"] != type(self).__name__:
+            raise ValueError(f"This project was searched with {nas['strategy']}; it cannot be "
+                             f"resumed with {type(self).__name__}.")
+        if nas["space_signature"] != self.space.signature():
+            raise ValueError(f"This project was searched over a different space ({nas['space']}); "
+                             f"resume with the same space, or start a new project.")
+        self.rng.bit_generator.state = nas["rng"]
+        self.pending = nas["pending"]
+        self.reward_cache = nas["reward_cache"]
+        self.stop_reason = nas["stop_reason"]
+        self._set_strategy_state(nas["strategy_state"])
+
+
+class RandomOracle(NASOracle):
+    """Uniform random search over the space (NASNet's baseline, papers.md §1.8)."""
+
+    def _propose(self):
+        return self.space.random_actions(self.rng), {}
+
+
+class EvolutionOracle(NASOracle):
+    """Aging (regularized) evolution, Real et al. 2019 (papers.md §3.4).
+
+    The first ``population_size`` trials are random; then each proposal mutates
+    the best of ``sample_size`` population members drawn at random, and the
+    oldest member leaves when a child arrives.  The paper used 100 / 25 for
+    20,000 trials; the defaults suit a few hundred.
+    """
+
+    def __init__(self, space, population_size=20, sample_size=5, **kwargs):
+        for name, value in (("population_size", population_size), ("sample_size", sample_size)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
+        if sample_size > population_size:
+            raise ValueError(f"`sample_size` ({sample_size}) must be <= population_size "
+                             f"({population_size}).")
+        super().__init__(space, **kwargs)
+        self.population_size = population_size
+        self.sample_size = sample_size
+        self.population = deque()  # (actions, reward), oldest first
+        self.num_proposed = 0
+
+    def _propose(self):
+        self.num_proposed += 1
+        if self.num_proposed <= self.population_size or not self.population:
+            return self.space.random_actions(self.rng), {}
+        members = list(self.population)
+        picks = self.rng.choice(len(members), size=min(self.sample_size, len(members)),
+                                replace=False)
+        parent = max((members[i] for i in sorted(picks)), key=lambda m: m[1])
+        return self.space.mutate(parent[0], self.rng), {}
+
+    def _observe(self, actions, info, reward):
+        self.population.append((list(actions), float(reward)))
+        while len(self.population) > self.population_size:
+            self.population.popleft()
+
+    def _strategy_state(self):
+        return {"population": [[a, r] for a, r in self.population],
+                "num_proposed": self.num_proposed}
+
+    def _set_strategy_state(self, state):
+        self.population = deque((list(a), r) for a, r in state["population"])
+        self.num_proposed = state["num_proposed"]

@@ -1,0 +1,83 @@
+"""`nasnet-search report`: reward-over-trials plot, the best architectures drawn,
+and the trials table (CSV and Markdown)."""
+
+import json
+import os
+
+from nasnet_search import storage
+from nasnet_search.results import best_so_far, load_results, write_csv
+
+
+def plot_rewards(rows, path, title="Reward per trial"):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    done = [(i, r["reward"]) for i, r in enumerate(rows) if r["reward"] is not None]
+    failed = [i for i, r in enumerate(rows) if r["reward"] is None]
+    if done:
+        ax.scatter([i for i, _ in done], [v for _, v in done], s=12, label="trial reward")
+    running = best_so_far(rows)
+    ax.step(range(len(rows)), [float("nan") if v is None else v for v in running], where="post",
+            color="C1", label="best so far")
+    if failed:
+        low = min((v for _, v in done), default=0.0)
+        ax.scatter(failed, [low] * len(failed), marker="x", color="C3", label="failed")
+    ax.set_xlabel("trial (end order)")
+    ax.set_ylabel("reward")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_report(project_dir, output=None, top=5):
+    """Write the report into ``output`` (default ``<project>/report``); return its files."""
+    from nasnet_search.space import space_from_config
+
+    rows = load_results(project_dir)
+    if not rows:
+        raise ValueError(f"{project_dir!r} has no ended trials to report on.")
+    state = storage.read_json(os.path.join(project_dir, "oracle.json"))
+    space = space_from_config(state["nas"]["space"])
+    output = output or os.path.join(project_dir, "report")
+    os.makedirs(output, exist_ok=True)
+    files = [plot_rewards(rows, os.path.join(output, "rewards.png"),
+                          f"{state['nas']['strategy']}: reward per trial"),
+             write_csv(rows, os.path.join(output, "trials.csv"))]
+    ranked = sorted((r for r in rows if r["reward"] is not None), key=lambda r: -r["reward"])
+    lines = [f"# Search report: {os.path.basename(os.path.normpath(project_dir))}", "",
+             f"Strategy {state['nas']['strategy']}; {space.summary()}.", "",
+             f"{len(rows)} trials ended, {len(ranked)} completed, "
+             f"{len(rows) - len(ranked)} failed.", "",
+             "| rank | trial | reward | params | seconds |", "|---|---|---|---|---|"]
+    for rank, row in enumerate(ranked[:top], 1):
+        params = row.get("metric:params")
+        lines.append(f"| {rank} | {row['trial_id']} | {row['reward']:.4f} | "
+                     f"{int(params):,} | {row['seconds']:.1f} |" if params else
+                     f"| {rank} | {row['trial_id']} | {row['reward']:.4f} | - | {row['seconds']:.1f} |")
+    failed = [r for r in rows if r["reward"] is None]
+    if failed:
+        lines += ["", "Failed trials:", ""] + [f"- trial {r['trial_id']}: {r['reason']}"
+                                               for r in failed[:20]]
+    if ranked:
+        best = space.arch_from_dict(ranked[0]["architecture"])
+        lines += ["", "Best architecture:", "", "```", space.describe(best), "```"]
+        arch_path = os.path.join(output, "best_architecture.json")
+        storage.atomic_write_bytes(arch_path, json.dumps(ranked[0]["architecture"], indent=1).encode())
+        files.append(arch_path)
+        if space.space_name == "nasnet":
+            from nasnet_keras import plot_genotype
+
+            drawn = plot_genotype(best, os.path.join(output, "best_cells"))
+            files += list(drawn.values())
+            lines += ["", "![best cells](best_cells.png)"]
+    lines += ["", "![rewards](rewards.png)", ""]
+    summary = os.path.join(output, "report.md")
+    storage.atomic_write_bytes(summary, "\n".join(lines).encode())
+    files.append(summary)
+    return files

@@ -1,0 +1,59 @@
+"""Turning a trial's metrics into one reward (higher is better).
+
+Single objective: the metric itself (negated when it is minimised).  With a
+second objective (parameters, mult-adds or measured latency) the MnasNet form
+``reward = base * (value / target) ** weight`` applies; ``weight=-0.07`` is
+MnasNet's soft constraint, and ``hard=True`` uses weight 0 below the target and
+-1 above it.  The tuner reports ``params``, ``mult_adds`` and ``latency_ms`` as
+metrics, so the chief can compute the reward in distributed mode too.
+"""
+
+import math
+
+SECONDARY_METRICS = ("params", "mult_adds", "latency_ms")
+
+
+class Reward:
+    """Args:
+        metric: the objective metric (e.g. ``"val_accuracy"``).
+        direction: ``"max"`` or ``"min"``.
+        secondary: None or one of ``SECONDARY_METRICS``.
+        target: the secondary metric's target value (> 0).
+        weight: exponent (<= 0: larger models are penalised).
+        hard: MnasNet's hard-constraint variant.
+    """
+
+    def __init__(self, metric="val_accuracy", direction="max", secondary=None, target=None,
+                 weight=-0.07, hard=False):
+        if direction not in ("max", "min"):
+            raise ValueError(f"`direction` must be 'max' or 'min', got {direction!r}.")
+        if secondary is not None:
+            if secondary not in SECONDARY_METRICS:
+                raise ValueError(f"`secondary` must be one of {SECONDARY_METRICS}, got {secondary!r}.")
+            if not isinstance(target, (int, float)) or target <= 0:
+                raise ValueError(f"`target` for {secondary!r} must be a number > 0, got {target!r}.")
+            if weight > 0:
+                raise ValueError(f"`weight` must be <= 0 (it penalises large {secondary}), got {weight!r}.")
+        self.metric, self.direction = metric, direction
+        self.secondary, self.target, self.weight, self.hard = secondary, target, weight, hard
+
+    def metrics_needed(self):
+        return [self.metric] + ([self.secondary] if self.secondary else [])
+
+    def __call__(self, metrics):
+        """``metrics``: name -> value.  NaN when a needed metric is missing or not finite."""
+        value = metrics.get(self.metric)
+        if value is None or not math.isfinite(value):
+            return float("nan")
+        base = value if self.direction == "max" else -value
+        if not self.secondary:
+            return float(base)
+        extra = metrics.get(self.secondary)
+        if extra is None or not math.isfinite(extra) or extra <= 0:
+            return float("nan")
+        weight = (0.0 if extra <= self.target else -1.0) if self.hard else self.weight
+        return float(base * (extra / self.target) ** weight)
+
+    def get_config(self):
+        return {"metric": self.metric, "direction": self.direction, "secondary": self.secondary,
+                "target": self.target, "weight": self.weight, "hard": self.hard}

@@ -1,0 +1,154 @@
+"""`RLOracle`: the RNN controller trained by REINFORCE or PPO behind keras-tuner.
+
+Samples come from the current policy; an update runs whenever ``batch_size``
+rewards have arrived (asynchronous, as NAS and ENAS), using the
+log-probability stored when each architecture was sampled (PPO's ratio needs
+it: the policy may have moved while the child trained).
+
+Exact resume: the controller weights and Adam slots go to
+``controller_v<version>.npz`` (atomically, only when the policy changes; the
+JSON keeps its name and checksum), everything else to ``oracle.json``.
+"""
+
+import os
+
+from nasnet_search import storage
+from nasnet_search.algorithms import PolicyTrainer, advantages, rl_settings
+from nasnet_search.oracles import NASOracle
+
+
+class RLOracle(NASOracle):
+    """Reinforcement-learning search (Zoph & Le 2017; Zoph et al. 2018).
+
+    Args:
+        space: the search space.
+        algorithm: ``"ppo"`` or ``"reinforce"``.
+        preset: RL settings: ``"default"`` (learns within a few hundred trials),
+            ``"nasnet"``, ``"nas2017"`` or ``"enas"`` (the papers' settings), or an
+            `RLSettings`.
+        settings: overrides of single `RLSettings` fields, e.g.
+            ``learning_rate=1e-3, batch_size=20``.
+        **kwargs: `NASOracle` arguments (objective, max_trials, seed, ...).
+    """
+
+    def __init__(self, space, algorithm=None, preset="default", settings=None, **kwargs):
+        overrides = dict(settings or {})
+        if algorithm is not None:
+            overrides["algorithm"] = algorithm
+        self.settings = rl_settings(preset, **overrides)
+        super().__init__(space, **kwargs)
+        self._controller = None
+        self._trainer = None
+        self._stashed = None      # (file name, sha256) to load when the controller is built
+        self.baseline = None
+        self.policy_version = 0
+        self.buffer = []          # observations since the last update
+        self.updates = []         # per-update statistics, for reports
+        self.controller_file = None
+        self.controller_sha256 = None
+
+    # Built lazily: keras-tuner workers construct the oracle but never sample (§2.1).
+    @property
+    def controller(self):
+        if self._controller is None:
+            from nasnet_search.controller import Controller
+
+            s = self.settings
+            self._controller = Controller(
+                self.space.decisions, units=s.units, num_layers=s.num_layers,
+                init_range=s.init_range, temperature=s.temperature, tanh_constant=s.tanh_constant,
+                shared_heads=s.shared_heads, seed=self.seed)
+            self._trainer = PolicyTrainer(self._controller, s)
+            if self._stashed:
+                self._load_controller(*self._stashed)
+                self._stashed = None
+        return self._controller
+
+    def _propose(self):
+        actions, logp, entropy = self.controller.sample(self.rng)
+        return actions, {"logp": logp, "version": self.policy_version}
+
+    def _observe(self, actions, info, reward):
+        self.buffer.append({"actions": list(actions), "logp": info["logp"],
+                            "version": info["version"], "reward": float(reward)})
+        if len(self.buffer) >= self.settings.batch_size:
+            self._update()
+
+    def _update(self):
+        batch, self.buffer = self.buffer, []
+        if self.settings.max_staleness is not None:
+            batch = [b for b in batch
+                     if self.policy_version - b["version"] <= self.settings.max_staleness]
+        if not batch:
+            return
+        rewards = [self.settings.transform(b["reward"]) for b in batch]
+        adv, self.baseline = advantages(rewards, self.baseline, self.settings)
+        self.controller  # build (and restore) before training
+        stats = self._trainer.update([b["actions"] for b in batch], [b["logp"] for b in batch], adv)
+        self.policy_version += 1
+        self.updates.append({"version": self.policy_version, "mean_reward": sum(rewards) / len(rewards),
+                             "baseline": self.baseline, **stats})
+        self._save_controller()
+
+    # -- controller file ---------------------------------------------------------------------
+    def _save_controller(self):
+        arrays = ([v.numpy() for v in self._controller.weights]
+                  + [v.numpy() for v in self._trainer.optimizer.variables])
+        data = storage.arrays_to_bytes(arrays)
+        name = f"controller_v{self.policy_version}.npz"
+        storage.atomic_write_bytes(os.path.join(self._project_dir, name), data)
+        previous = self.controller_file
+        self.controller_file, self.controller_sha256 = name, storage.sha256(data)
+        # Keep the previous file until oracle.json points at the new one.
+        self._stale_file = previous
+
+    def save(self):
+        super().save()
+        stale = getattr(self, "_stale_file", None)
+        if stale and not self._defer_save and stale != self.controller_file:
+            try:
+                os.remove(os.path.join(self._project_dir, stale))
+            except FileNotFoundError:
+                pass
+            self._stale_file = None
+
+    def _load_controller(self, name, digest):
+        path = os.path.join(self._project_dir, name)
+        with open(path, "rb") as f:
+            data = f.read()
+        if storage.sha256(data) != digest:
+            raise ValueError(f"{path} does not match the checksum recorded in oracle.json; the "
+                             "controller state is corrupt.")
+        arrays = storage.arrays_from_bytes(data)
+        weights = self._controller.weights
+        slots = self._trainer.optimizer.variables
+        if len(arrays) != len(weights) + len(slots):
+            raise ValueError(f"{path} holds {len(arrays)} arrays, expected "
+                             f"{len(weights) + len(slots)} (controller settings changed?).")
+        for variable, value in zip(list(weights) + list(slots), arrays):
+            variable.assign(value.reshape(variable.shape))
+
+    # -- state -------------------------------------------------------------------------------
+    def _strategy_state(self):
+        return {"settings": self.settings.to_dict(), "baseline": self.baseline,
+                "policy_version": self.policy_version, "buffer": self.buffer,
+                "updates": self.updates, "controller_file": self.controller_file,
+                "controller_sha256": self.controller_sha256}
+
+    def _set_strategy_state(self, state):
+        self.baseline = state["baseline"]
+        self.policy_version = state["policy_version"]
+        self.buffer = state["buffer"]
+        self.updates = state["updates"]
+        self.controller_file = state["controller_file"]
+        self.controller_sha256 = state["controller_sha256"]
+        if state["settings"] != self.settings.to_dict():
+            print("[nasnet_search] note: RL settings differ from the saved search; the new "
+                  "settings apply from now on.")
+        if not self.controller_file:
+            self._controller = None  # version 0: the initial weights from the seed
+        elif self.controller_file:
+            if self._controller is None:
+                self._stashed = (self.controller_file, self.controller_sha256)
+            else:
+                self._load_controller(self.controller_file, self.controller_sha256)

@@ -1,0 +1,77 @@
+"""Atomic files: a crash or kill leaves either the old file or the new one, never half."""
+
+import base64
+import hashlib
+import io
+import json
+import os
+import tempfile
+
+import numpy as np
+
+
+def atomic_write_bytes(path, data):
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write_json(path, obj):
+    atomic_write_bytes(path, json.dumps(obj, indent=1).encode("utf8"))
+
+
+def read_json(path):
+    with open(path, encoding="utf8") as f:
+        return json.load(f)
+
+
+def arrays_to_bytes(arrays):
+    """``.npz`` bytes of a list of arrays, in order (0-d arrays stay 0-d)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{f"a{i:04d}": np.asarray(a) for i, a in enumerate(arrays)})
+    return buffer.getvalue()
+
+
+def arrays_from_bytes(data):
+    with np.load(io.BytesIO(data)) as npz:
+        return [npz[f"a{i:04d}"] for i in range(len(npz.files))]
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def append_jsonl(path, record):
+    """Append one line and flush it to disk (the journal is append-only)."""
+    with open(path, "a", encoding="utf8") as f:
+        f.write(json.dumps(record, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_jsonl(path):
+    """Records of a JSONL file; a torn last line (killed mid-write) is skipped."""
+    records = []
+    if not os.path.exists(path):
+        return records
+    with open(path, encoding="utf8") as f:
+        for line in f:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records
+
+
+def b64(data):
+    return base64.b64encode(data).decode("ascii")
