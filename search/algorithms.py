@@ -116,7 +116,25 @@ def advantages(rewards, baseline, settings):
     d = settings.baseline_decay
     for r in rewards:
         baseline = d * baseline + (1.0 - d) * float(r)
-    return adv.astype("float32"), baseline
+    return adv, baseline
+
+
+def reproducible(gradient):
+    """A float64 gradient rounded so that it (almost never) depends on summation order.
+
+    TensorFlow sums a shared weight's gradient over the unrolled steps in an
+    order that differs between traces, i.e. between a search and its resumed
+    process (measured: float32 controllers drifted by ~1e-6 after 3 updates).
+    The controller computes in float64, where those sums differ by ~1e-16;
+    rounded to float32 they agree unless a value sits right at a rounding
+    boundary, and magnitudes below 1e-12 (cancellation noise that Adam would
+    normalise into visible steps) become 0.  Measured: most resumed runs are
+    bit-identical; the rest differ in a few weights by ~1e-12.
+    """
+    import tensorflow as tf
+
+    rounded = tf.cast(tf.cast(gradient, tf.float32), gradient.dtype)
+    return tf.where(tf.abs(gradient) < 1e-12, tf.zeros_like(rounded), rounded)
 
 
 class PolicyTrainer:
@@ -156,7 +174,7 @@ class PolicyTrainer:
             def step(actions, logp_old, adv):
                 with tf.GradientTape() as tape:
                     loss, entropy = self._loss(actions, logp_old, adv)
-                grads = tape.gradient(loss, variables)
+                grads = [reproducible(g) for g in tape.gradient(loss, variables)]
                 self.optimizer.apply(grads, variables)
                 return loss, entropy
 
@@ -166,8 +184,8 @@ class PolicyTrainer:
     def update(self, actions, logp_old, adv):
         """One update on a batch; returns loss and mean entropy for monitoring."""
         actions = np.asarray(actions, "int32")
-        logp_old = np.asarray(logp_old, "float32")
-        adv = np.asarray(adv, "float32")
+        logp_old = np.asarray(logp_old, "float64")
+        adv = np.asarray(adv, "float64")
         epochs = self.settings.ppo_epochs if self.settings.algorithm == "ppo" else 1
         step = self._train_step()
         for _ in range(epochs):

@@ -36,8 +36,11 @@ class Controller(keras.Model):
     """
 
     def __init__(self, decisions, units=100, num_layers=1, init_range=0.1, temperature=None,
-                 tanh_constant=1.5, shared_heads=False, seed=0, **kwargs):
+                 tanh_constant=None, shared_heads=False, seed=0, **kwargs):
+        # float64: see `PolicyTrainer` (exact resume rounds float64 gradients to float32).
+        kwargs.setdefault("dtype", "float64")
         super().__init__(**kwargs)
+        dtype = self.dtype_policy
         self.decisions = tuple(decisions)
         self.units = units
         self.num_layers = num_layers
@@ -53,7 +56,7 @@ class Controller(keras.Model):
 
         self.cells = [keras.layers.LSTMCell(units, kernel_initializer=init(),
                                             recurrent_initializer=init(), bias_initializer=init(),
-                                            unit_forget_bias=False, name=f"lstm_{i}")
+                                            unit_forget_bias=False, dtype=dtype, name=f"lstm_{i}")
                       for i in range(num_layers)]
         self.start = self.add_weight(shape=(1, units), initializer=init(), name="start_embedding")
         # One softmax head and one embedding per group of "choice" decisions.
@@ -63,30 +66,43 @@ class Controller(keras.Model):
                 known = self.group_sizes.setdefault(d.group, d.size)
                 if known != d.size:
                     raise ValueError(f"Decisions of group {d.group!r} must have equal sizes.")
+        # Embeddings are plain matrices used as one_hot @ E: dense gradients, because
+        # sparse (IndexedSlices) updates are not bit-reproducible on CPU, and exact
+        # resume compares weights bit for bit.
         for group, size in self.group_sizes.items():
-            self.embeddings[group] = keras.layers.Embedding(size, units, embeddings_initializer=init(),
-                                                            name=f"embed_{group}")
+            self.embeddings[group] = self.add_weight(shape=(size, units), initializer=init(),
+                                                     name=f"embed_{group}")
         self.biases = {}
         for t, d in enumerate(self.decisions):
             key = self._head_key(t, d)
             if d.kind == "choice" and key not in self.heads:
                 self.heads[key] = keras.layers.Dense(d.size, kernel_initializer=init(),
-                                                     bias_initializer=init(), name=f"head_{key}")
+                                                     bias_initializer=init(), dtype=dtype,
+                                                     name=f"head_{key}")
             elif d.kind != "choice" and not shared_heads:
                 self.biases[t] = self.add_weight(shape=(1 if d.kind == "skip" else d.size,),
                                                  initializer="zeros", name=f"bias_{t}")
-        self.skip_embedding = keras.layers.Embedding(2, units, embeddings_initializer=init(),
-                                                     name="embed_skip")
-        self.attn_prev = keras.layers.Dense(units, use_bias=False, kernel_initializer=init(),
-                                            name="attention_prev")
-        self.attn_curr = keras.layers.Dense(units, use_bias=False, kernel_initializer=init(),
-                                            name="attention_curr")
-        self.attn_v = keras.layers.Dense(1, use_bias=False, kernel_initializer=init(),
-                                         name="attention_v")
+        kinds = {d.kind for d in self.decisions}
+        # Only what the space uses: a variable without gradients would warn at every update.
+        if "skip" in kinds:
+            self.skip_embedding = self.add_weight(shape=(2, units), initializer=init(),
+                                                  name="embed_skip")
+        if kinds & {"input", "skip"}:
+            self.attn_prev = keras.layers.Dense(units, use_bias=False, kernel_initializer=init(),
+                                                dtype=dtype, name="attention_prev")
+            self.attn_curr = keras.layers.Dense(units, use_bias=False, kernel_initializer=init(),
+                                                dtype=dtype, name="attention_curr")
+            self.attn_v = keras.layers.Dense(1, use_bias=False, kernel_initializer=init(),
+                                             dtype=dtype, name="attention_v")
         self._graph_fns = {}
         # Create every variable now, in a fixed order: resume and optimizer slots rely on it.
         self.run(np.zeros((1, len(self.decisions)), "int32"))
         self.built = True
+
+    def _add_anchor(self, h, anchors, anchors_prev):
+        anchors.append(h)
+        if hasattr(self, "attn_prev"):
+            anchors_prev.append(self.attn_prev(h))
 
     def _head_key(self, t, d):
         return d.group if self.shared_heads else f"{t}"
@@ -114,7 +130,7 @@ class Controller(keras.Model):
         """
         source = actions if actions is not None else uniforms
         batch = ops.shape(source)[0]
-        zeros = ops.zeros((batch, self.units))
+        zeros = ops.zeros((batch, self.units), dtype=self.compute_dtype)
         states = [[zeros, zeros] for _ in self.cells]
         start = ops.repeat(self.start, batch, axis=0)
         x = start
@@ -123,8 +139,7 @@ class Controller(keras.Model):
         for t, d in enumerate(self.decisions):
             for _ in range(d.new_anchors_before):
                 h, states = self._lstm(start, states)
-                anchors.append(h)
-                anchors_prev.append(self.attn_prev(h))
+                self._add_anchor(h, anchors, anchors_prev)
                 x = start
             h, states = self._lstm(x, states)
             if d.kind == "choice":
@@ -144,22 +159,22 @@ class Controller(keras.Model):
                 a = ops.cast(actions[:, t], "int32")
             else:  # inverse CDF of the policy at the given uniforms
                 cdf = ops.cumsum(ops.exp(log_p), axis=-1)
-                below = ops.cast(cdf <= ops.expand_dims(uniforms[:, t], -1), "int32")
+                u = ops.cast(ops.expand_dims(uniforms[:, t], -1), self.compute_dtype)
+                below = ops.cast(cdf <= u, "int32")
                 a = ops.minimum(ops.sum(below, axis=-1), d.size - 1)
-            one_hot = ops.one_hot(a, d.size)
+            one_hot = ops.one_hot(a, d.size, dtype=self.compute_dtype)
             logps.append(ops.sum(one_hot * log_p, axis=-1))
             ents.append(-ops.sum(ops.exp(log_p) * log_p, axis=-1))
             taken.append(a)
             if d.kind == "choice":
-                x = self.embeddings[d.group](a)
+                x = ops.matmul(one_hot, self.embeddings[d.group])
             elif d.kind == "input":
                 stacked = ops.stack([anchors[j] for j in d.candidates], axis=1)
                 x = ops.sum(stacked * ops.expand_dims(one_hot, -1), axis=1)
             else:
-                x = self.skip_embedding(a)
+                x = ops.matmul(one_hot, self.skip_embedding)
             if d.closes_anchor:
-                anchors.append(h)
-                anchors_prev.append(self.attn_prev(h))
+                self._add_anchor(h, anchors, anchors_prev)
         return ops.stack(taken, axis=1), ops.stack(logps, axis=1), ops.stack(ents, axis=1)
 
     def call(self, actions):
@@ -168,9 +183,8 @@ class Controller(keras.Model):
 
     def sample(self, rng):
         """One architecture: ``(actions, log_prob, entropy)``; consumes the numpy ``rng``."""
-        u = rng.random((1, len(self.decisions))).astype("float32")
-        fn = self._compiled("sample")
-        actions, logp, ent = fn(u)
+        u = rng.random((1, len(self.decisions)))
+        actions, logp, ent = self._compiled("sample")(u)
         return ([int(a) for a in np.asarray(actions)[0]], float(np.sum(logp)),
                 float(np.sum(ent)))
 
