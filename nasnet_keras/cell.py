@@ -87,10 +87,16 @@ class NASNetCell(keras.layers.Layer):
                 f"NASNetCell {self.name}: expected a list of {self.spec.num_inputs} inputs "
                 f"[current, previous, ...], got {input_shape!r}.")
         F = self.filters
-        self.base_conv = self.norm.conv(F, 1, name="1x1")
-        self.base_bn = self.norm.bn("beginning_bn")
-        self.base_conv.build((None, None, None, input_shape[0][-1]))
-        self.base_bn.build((None, None, None, F))
+        # A sampled cell may ignore an input; preparing it anyway would leave
+        # weights without gradients (Keras warns at every step).
+        self.used_inputs = sorted(i for i in set(self.spec.inputs) | set(self.spec.concat)
+                                  if i < self.spec.num_inputs)
+        self.base_conv = self.base_bn = None
+        if 0 in self.used_inputs:
+            self.base_conv = self.norm.conv(F, 1, name="1x1")
+            self.base_bn = self.norm.bn("beginning_bn")
+            self.base_conv.build((None, None, None, input_shape[0][-1]))
+            self.base_bn.build((None, None, None, F))
 
         # Earlier inputs (slot j >= 1): factorized reduction if at a higher
         # resolution, 1x1 projection if only the width differs.
@@ -99,7 +105,9 @@ class NASNetCell(keras.layers.Layer):
         for j, (mode, shape) in enumerate(zip(self.prev_modes, input_shape[1:]), start=1):
             channels = shape[-1]
             tag = "prev" if j == 1 else f"input_{j}"
-            if mode in _REDUCE_STRIDES:
+            if j not in self.used_inputs:
+                pass
+            elif mode in _REDUCE_STRIDES:
                 layer = FactorizedReduction(F, _REDUCE_STRIDES[mode], name=f"{tag}_reduction",
                                             **self.norm.get_config())
                 layer.build((None, None, None, channels))
@@ -149,10 +157,14 @@ class NASNetCell(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         x = inputs[0]
-        h = self.base_bn(self.base_conv(ops.relu(x)), training=training)
+        h = None
+        if self.base_conv is not None:
+            h = self.base_bn(self.base_conv(ops.relu(x)), training=training)
         states = [h]
         for j, p in enumerate(inputs[1:], start=1):
-            if str(j) in self.input_reductions:
+            if j not in self.used_inputs:
+                p = None
+            elif str(j) in self.input_reductions:
                 p = self.input_reductions[str(j)](ops.relu(p), training=training)
             elif str(j) in self.input_convs:
                 p = self.input_bns[str(j)](self.input_convs[str(j)](ops.relu(p)),
@@ -213,8 +225,10 @@ class NASNetCell(keras.layers.Layer):
 
     def slim_variables(self):
         """{TF-slim name relative to `scope`: variable} for every weight of the cell."""
-        out = {**conv_variables("1x1", self.base_conv),
-               **bn_variables("beginning_bn", self.base_bn)}
+        out = {}
+        if self.base_conv is not None:
+            out.update({**conv_variables("1x1", self.base_conv),
+                        **bn_variables("beginning_bn", self.base_bn)})
         for j in range(1, self.spec.num_inputs):
             scope = "" if j == 1 else f"input_{j}/"  # slot 1 keeps slim's names
             if str(j) in self.input_reductions:
