@@ -1,0 +1,182 @@
+"""NASTuner end to end on digits, failing children, export, the command line, data sets."""
+
+import json
+import os
+import resource
+
+import keras
+import numpy as np
+import pytest
+from keras_tuner.engine.trial import TrialStatus
+
+import nasnet_keras as nk
+from nasnet_keras.demo import load_digits_dataset
+from nasnet_search import (MacroSearchSpace, NASNetSearchSpace, NASTuner, RandomOracle, RLOracle,
+                           load_results)
+from nasnet_search.cli import main as cli
+from nasnet_search.datasets import load_dataset
+
+
+@pytest.fixture(scope="module")
+def digits():
+    (x, y), (xv, yv) = load_digits_dataset(size=32, seed=0)
+    return (x[:320], y[:320]), (xv[:96], yv[:96])
+
+
+def test_rl_search_on_digits_end_to_end(tmp_path, digits, capsys):
+    (x, y), val = digits
+    space = NASNetSearchSpace(num_blocks=2)
+    oracle = RLOracle(space, algorithm="ppo", max_trials=3, seed=0, settings={"batch_size": 2})
+    tuner = NASTuner(oracle, input_shape=(32, 32, 3), classes=10,
+                     child_kwargs={"num_cells": 1, "filters": 4},
+                     optimizer=lambda: keras.optimizers.Adam(3e-3),
+                     directory=str(tmp_path), project_name="p")
+    tuner.search(x, y, validation_data=val, epochs=1, batch_size=64)
+
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("trial ")]
+    assert [l.split()[1] for l in lines] == ["1/3", "2/3", "3/3"]
+    assert all("reward" in l and "ETA" in l for l in lines)
+    rows = load_results(str(tmp_path / "p"))
+    assert [r["status"] for r in rows] == ["COMPLETED"] * 3
+    assert all(0.0 <= r["reward"] <= 1.0 and r["metric:params"] > 0 for r in rows)
+    assert oracle.policy_version == 1  # one controller update after two rewards
+
+    best = tuner.best_genotype()
+    assert isinstance(best, nk.Genotype)
+    best_row = max(rows, key=lambda r: r["reward"])
+    assert space.arch_from_dict(best_row["architecture"]) == best
+    kept = sorted(p.parent.name for p in (tmp_path / "p").glob("trial_*/child.weights.h5"))
+    assert kept == [f"trial_{best_row['trial_id']}"]  # keep_checkpoints="best"
+
+    arch_path, model_path = tuner.export(str(tmp_path / "export"))
+    assert nk.Genotype.from_json(open(arch_path).read()) == best
+    exported = keras.saving.load_model(model_path)
+    trained = tuner.best_model()
+    np.testing.assert_allclose(exported.predict(val[0][:8], verbose=0),
+                               trained.predict(val[0][:8], verbose=0), atol=1e-6)
+    _, accuracy = trained.evaluate(*val, verbose=0)
+    assert accuracy == pytest.approx(best_row["metric:val_accuracy"], abs=1e-6)
+
+
+def _macro_params(space, actions):
+    keras.backend.clear_session()
+    return space.build_model(space.decode_actions(actions), input_shape=(32, 32, 3),
+                             classes=10).count_params()
+
+
+def test_half_the_children_fail_and_the_search_finishes_its_budget(tmp_path, digits):
+    (x, y), val = digits
+    space = MacroSearchSpace(num_layers=2, filters=(4, 64))
+    rng = np.random.default_rng(0)  # the RandomOracle's stream with seed=0
+    sizes = [_macro_params(space, space.random_actions(rng)) for _ in range(8)]
+    budget = float(np.median(sizes))
+    oracle = RandomOracle(space, max_trials=8, seed=0)
+    tuner = NASTuner(oracle, input_shape=(32, 32, 3), classes=10, max_params=budget,
+                     directory=str(tmp_path), project_name="p", verbose=0)
+    tuner.search(x, y, validation_data=val, epochs=1, batch_size=64)
+    rows = load_results(str(tmp_path / "p"))
+    assert len(rows) == 8
+    failed = [r for r in rows if r["status"] == "FAILED"]
+    assert [r["status"] == "FAILED" for r in rows] == [s > budget for s in sizes]
+    assert 3 <= len(failed) <= 5
+    assert all(r["reason"].startswith("over the parameter budget") for r in failed)
+    assert all(r["reward"] is not None for r in rows if r["status"] == "COMPLETED")
+
+
+def test_nan_and_unbuildable_children_fail_with_their_reason(tmp_path, digits):
+    (x, y), val = digits
+    nan_tuner = NASTuner(RandomOracle(MacroSearchSpace(num_layers=1), max_trials=1, seed=0),
+                         directory=str(tmp_path), project_name="nan", verbose=0)
+    x_nan = x.copy()
+    x_nan[::7] = np.nan  # a corrupt batch
+    nan_tuner.search(x_nan, y, validation_data=val, epochs=2, batch_size=64)
+    row, = load_results(str(tmp_path / "nan"))
+    assert row["status"] == "FAILED" and "NaN or infinite loss" in row["reason"]
+
+    # 16 px is below NASNet's minimum: every child fails to build; the search stops cleanly.
+    oracle = RandomOracle(NASNetSearchSpace(num_blocks=1), max_trials=10, seed=0,
+                          max_consecutive_failed_trials=2)
+    tuner = NASTuner(oracle, input_shape=(16, 16, 3), classes=10, directory=str(tmp_path),
+                     project_name="unbuildable", verbose=0)
+    tuner.search(x[:, :16, :16], y, validation_data=(val[0][:, :16, :16], val[1]), epochs=1)
+    rows = load_results(str(tmp_path / "unbuildable"))
+    assert len(rows) == 2 and "2 trials in a row failed" in oracle.stop_reason
+    assert all(r["reason"].startswith("cannot build the child: ValueError: `input_shape`")
+               for r in rows)
+
+
+def _rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def test_memory_stays_bounded_across_trials(tmp_path, digits):
+    (x, y), val = digits
+    rss = []
+
+    class Probe(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            rss.append(_rss_mb())
+
+    oracle = RandomOracle(MacroSearchSpace(num_layers=2, filters=(8, 16)), max_trials=10, seed=1)
+    tuner = NASTuner(oracle, directory=str(tmp_path), project_name="p", verbose=0)
+    tuner.search(x, y, validation_data=val, epochs=1, batch_size=64, callbacks=[Probe()])
+    assert len(rss) == 10
+    assert rss[-1] - rss[2] < 150, rss  # MB; no growth per trial beyond noise
+
+
+def test_command_line_run_resume_report_export(tmp_path, capsys):
+    common = ["--directory", str(tmp_path), "--project-name", "cli"]
+    cli(["run", "--space", "macro", "--macro-layers", "2", "--algorithm", "evolution",
+         "--max-trials", "2", "--max-examples", "200", "--quiet"] + common)
+    with pytest.raises(SystemExit, match="already holds a search; continue it with"):
+        cli(["run", "--space", "macro", "--quiet"] + common)
+    cli(["resume", "--max-trials", "3", "--quiet"] + common)
+    rows = load_results(str(tmp_path / "cli"))
+    assert len(rows) == 3
+    files = cli(["report"] + common)
+    names = {os.path.basename(f) for f in files}
+    assert {"rewards.png", "trials.csv", "report.md", "best_architecture.json"} <= names
+    report = open(tmp_path / "cli" / "report" / "report.md").read()
+    assert "EvolutionOracle" in report and "Best architecture" in report
+    arch_path, model_path = cli(["export"] + common)
+    assert json.load(open(arch_path))["layers"]
+    assert keras.saving.load_model(model_path).output_shape == (None, 10)
+    with pytest.raises(SystemExit, match="no search at"):
+        cli(["resume", "--directory", str(tmp_path), "--project-name", "missing"])
+    with pytest.raises(SystemExit):
+        cli(["run", "--algorithm", "bayesian"] + common)
+    assert "invalid choice: 'bayesian'" in capsys.readouterr().err
+
+
+def test_folder_dataset_and_bad_dataset_names(tmp_path):
+    for label in ("cat", "dog"):
+        os.makedirs(tmp_path / "images" / label)
+        for i in range(3):
+            image = np.full((20, 24, 3), 40 * i + (100 if label == "dog" else 0), "uint8")
+            keras.utils.save_img(str(tmp_path / "images" / label / f"{i}.png"), image)
+    (x, y), (xv, yv), classes = load_dataset(f"folder:{tmp_path / 'images'}", image_size=32,
+                                             validation_fraction=0.34)
+    assert classes == 2 and x.shape[1:] == (32, 32, 3) and len(x) + len(xv) == 6
+    assert x.min() >= -1.0 and x.max() <= 1.0 and set(y) | set(yv) == {0, 1}
+    with pytest.raises(ValueError, match="`dataset` must be digits \\| tfds:NAME \\| folder:PATH"):
+        load_dataset("mnist")
+    with pytest.raises(ValueError, match="folder '/nonexistent' does not exist"):
+        load_dataset("folder:/nonexistent")
+    with pytest.raises(ValueError, match="`validation_fraction` must be in \\(0, 1\\)"):
+        load_dataset("digits", validation_fraction=1.5)
+
+
+def test_tuner_bad_input():
+    space = MacroSearchSpace(num_layers=1)
+    with pytest.raises(ValueError, match="`keep_checkpoints` must be one of"):
+        NASTuner(RandomOracle(space), keep_checkpoints="some")
+    with pytest.raises(ValueError, match="`max_params` must be a positive number or None, got -5"):
+        NASTuner(RandomOracle(space), max_params=-5)
+    import keras_tuner as kt
+
+    with pytest.raises(TypeError, match="must be a nasnet_search oracle"):
+        NASTuner(kt.oracles.RandomSearchOracle(objective="val_accuracy", max_trials=1))
