@@ -13,7 +13,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-trials", type=int, default=8)
     parser.add_argument("--algorithm", default="ppo", choices=("ppo", "reinforce"))
-    parser.add_argument("--search-epochs", type=int, default=1)
+    parser.add_argument("--search-epochs", type=int, default=2)
     parser.add_argument("--retrain-epochs", type=int, default=4)
     parser.add_argument("--directory", default="searches")
     parser.add_argument("--seed", type=int, default=0)

@@ -177,12 +177,19 @@ class NASTuner(kt.Tuner):
         best = int(np.argmax(values) if self.oracle.objective.direction == "max" else np.argmin(values))
         metrics[name] = float(values[best])
         metrics["best_epoch"] = float(best)
-        metrics["trial_seconds"] = time.perf_counter() - start
-        if self.keep_checkpoints != "none":
+        if self._worth_saving(metrics):
             model.save_weights(os.path.join(self.get_trial_dir(trial.trial_id), CHECKPOINT))
-        del model
-        gc.collect()
+        metrics["trial_seconds"] = time.perf_counter() - start
         return metrics
+
+    def _worth_saving(self, metrics):
+        if self.keep_checkpoints == "none":
+            return False
+        reward = getattr(self.oracle, "reward", None)  # absent on a distributed worker's client
+        if self.keep_checkpoints == "all" or reward is None:
+            return True
+        best = self.oracle.get_best_trials(1)
+        return not best or reward(metrics) > best[0].score
 
     # -- search loop additions --------------------------------------------------------------
     def search(self, *fit_args, **fit_kwargs):
