@@ -29,6 +29,8 @@ STRATEGIES = {
     "evolution": lambda space, **kw: EvolutionOracle(space, **kw),
     "ppo": lambda space, **kw: RLOracle(space, algorithm="ppo", **kw),
     "reinforce": lambda space, **kw: RLOracle(space, algorithm="reinforce", **kw),
+    # The NASNet paper's settings (PPO, lr 3.5e-4, batch 20, ...), for comparison.
+    "ppo-paper": lambda space, **kw: RLOracle(space, preset="nasnet", **kw),
 }
 
 
@@ -85,8 +87,10 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--digits-trials", type=int, default=6)
     parser.add_argument("--skip-digits", action="store_true")
+    parser.add_argument("--skip-synthetic", action="store_true")
     args = parser.parse_args()
-    synthetic(args.trials, args.seeds)
+    if not args.skip_synthetic:
+        synthetic(args.trials, args.seeds)
     if not args.skip_digits:
         digits(args.digits_trials, args.seeds[0])
 

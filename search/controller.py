@@ -17,7 +17,6 @@ import numpy as np
 from keras import ops
 
 
-@keras.saving.register_keras_serializable(package="nasnet_search")
 class Controller(keras.Model):
     """The policy over a space's decisions.
 
@@ -197,9 +196,3 @@ class Controller(keras.Model):
                 self._graph_fns[kind] = tf.function(lambda u: self.run(uniforms=u),
                                                     reduce_retracing=True)
         return self._graph_fns[kind]
-
-    def get_config(self):
-        return {"decisions": [], "units": self.units, "num_layers": self.num_layers,
-                "init_range": self.init_range, "temperature": self.temperature,
-                "tanh_constant": self.tanh_constant,
-                "shared_heads": self.shared_heads, "seed": self.seed, "name": self.name}

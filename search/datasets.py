@@ -41,11 +41,14 @@ def load_dataset(spec="digits", image_size=32, validation_fraction=0.2, seed=0, 
         import tensorflow_datasets as tfds
 
         name = spec[len("tfds:"):]
-        data, info = tfds.load(name, split="train", as_supervised=True, with_info=True,
-                               batch_size=-1)
-        images, labels = tfds.as_numpy(data)
+        data, info = tfds.load(name, split="train", as_supervised=True, with_info=True)
         if max_examples:
-            images, labels = images[:max_examples], labels[:max_examples]
+            data = data.take(max_examples)
+        pairs = list(tfds.as_numpy(data))
+        if not pairs:
+            raise ValueError(f"`dataset` {spec!r}: the train split is empty.")
+        images = np.stack([image for image, _ in pairs])
+        labels = np.array([label for _, label in pairs])
         classes = info.features["label"].num_classes
         train, val = _split(_to_model_range(images, image_size), labels.astype("int32"),
                             validation_fraction, seed)

@@ -34,6 +34,16 @@ from nasnet_search.rewards import Reward
 JOURNAL = "search_log.jsonl"
 
 
+def failure_reason(message):
+    """The last line of a failed trial's traceback, without the exception's module path."""
+    lines = (message or "").strip().splitlines()
+    if not lines:
+        return "no message"
+    last = lines[-1]
+    head, sep, tail = last.partition(": ")
+    return tail if sep and "." in head and " " not in head else last
+
+
 def objective_direction(name):
     lowered = name.lower()
     return "min" if any(k in lowered for k in ("loss", "error", "mse", "mae")) else "max"
@@ -198,8 +208,6 @@ class NASOracle(kt.Oracle):
     # -- journal -----------------------------------------------------------------------------
     def _journal(self, trial, actions, seconds):
         metrics = {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
-        from nasnet_search.tuner import failure_reason
-
         record = {
             "trial_id": trial.trial_id, "index": len(self.end_order), "status": trial.status,
             "reward": trial.score if trial.status == TrialStatus.COMPLETED else None,

@@ -46,6 +46,7 @@ class RLOracle(NASOracle):
         self.updates = []         # per-update statistics, for reports
         self.controller_file = None
         self.controller_sha256 = None
+        self._stale_file = None   # the previous controller file, removed after the next save
 
     # Built lazily: keras-tuner workers construct the oracle but never sample (§2.1).
     @property
@@ -97,14 +98,13 @@ class RLOracle(NASOracle):
         data = storage.arrays_to_bytes(arrays)
         name = f"controller_v{self.policy_version}.npz"
         storage.atomic_write_bytes(os.path.join(self._project_dir, name), data)
-        previous = self.controller_file
-        self.controller_file, self.controller_sha256 = name, storage.sha256(data)
         # Keep the previous file until oracle.json points at the new one.
-        self._stale_file = previous
+        self._stale_file = self.controller_file
+        self.controller_file, self.controller_sha256 = name, storage.sha256(data)
 
     def save(self):
         super().save()
-        stale = getattr(self, "_stale_file", None)
+        stale = self._stale_file
         if stale and not self._defer_save and stale != self.controller_file:
             try:
                 os.remove(os.path.join(self._project_dir, stale))

@@ -75,6 +75,4 @@ class SyntheticTuner(kt.Tuner):
     def run_trial(self, trial, *args, **kwargs):
         if self.seconds:
             time.sleep(self.seconds)
-        values = self.oracle.space.values_from_hp(trial.hyperparameters) \
-            if hasattr(self.oracle, "space") else dict(trial.hyperparameters.values)
-        return {self.oracle.objective.name: self.landscape(values)}
+        return {self.oracle.objective.name: self.landscape(dict(trial.hyperparameters.values))}

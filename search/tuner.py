@@ -26,6 +26,7 @@ import numpy as np
 from keras_tuner.engine.trial import TrialStatus
 
 from nasnet_search import storage
+from nasnet_search.oracles import failure_reason
 
 CHECKPOINT = "child.weights.h5"
 KEEP_CHECKPOINTS = ("best", "all", "none")
@@ -283,16 +284,6 @@ class NASTuner(kt.Tuner):
         if not self._is_worker():
             self.oracle.save()
         storage.atomic_write_json(self._get_tuner_fname(), self.get_state())
-
-
-def failure_reason(message):
-    """The last line of a failed trial's traceback, without the exception's module path."""
-    lines = (message or "").strip().splitlines()
-    if not lines:
-        return "no message"
-    last = lines[-1]
-    head, sep, tail = last.partition(": ")
-    return tail if sep and "." in head and " " not in head else last
 
 
 def _clock(seconds):
