@@ -41,7 +41,7 @@ def main(argv=None):
                      optimizer=lambda: keras.optimizers.Adam(3e-3),
                      directory=args.directory, project_name="demo", overwrite=True)
     print(f"Search: {space.summary()}; {args.algorithm.upper()} controller, "
-          f"{args.max_trials} children (N=1, F=8, 32 px), {args.search_epochs} epoch each, on "
+          f"{args.max_trials} children (N=1, F=8, 32 px), {args.search_epochs} epoch(s) each, on "
           f"digits ({len(train[0])} train / {len(val[0])} validation images).")
     tuner.search(*train, validation_data=val, epochs=args.search_epochs, batch_size=64)
     search_time = time.perf_counter() - start

@@ -167,6 +167,9 @@ class NASOracle(kt.Oracle):
                 metrics[name] = trial.metrics.get_last_value(name)
         trial.score = self.reward(metrics)
         trial.best_step = trial.metrics.get_best_step(self.reward.metric)
+        if math.isnan(trial.score):  # keras-tuner then retries or fails the trial
+            trial.message = (f"the reward is not a number: it needs finite "
+                             f"{self.reward.metrics_needed()}, got {metrics}")
 
     @kt.synchronized
     def end_trial(self, trial):

@@ -46,7 +46,7 @@ class RLOracle(NASOracle):
         self.updates = []         # per-update statistics, for reports
         self.controller_file = None
         self.controller_sha256 = None
-        self._stale_file = None   # the previous controller file, removed after the next save
+        self._stale_files = []    # older controller files, removed once oracle.json moved on
 
     # Built lazily: keras-tuner workers construct the oracle but never sample (§2.1).
     @property
@@ -84,7 +84,7 @@ class RLOracle(NASOracle):
             return
         rewards = [self.settings.transform(b["reward"]) for b in batch]
         adv, self.baseline = advantages(rewards, self.baseline, self.settings)
-        self.controller  # build (and restore) before training
+        _ = self.controller  # builds (and restores) the controller and its trainer
         stats = self._trainer.update([b["actions"] for b in batch], [b["logp"] for b in batch], adv)
         self.policy_version += 1
         self.updates.append({"version": self.policy_version, "mean_reward": sum(rewards) / len(rewards),
@@ -99,18 +99,21 @@ class RLOracle(NASOracle):
         name = f"controller_v{self.policy_version}.npz"
         storage.atomic_write_bytes(os.path.join(self._project_dir, name), data)
         # Keep the previous file until oracle.json points at the new one.
-        self._stale_file = self.controller_file
+        if self.controller_file:
+            self._stale_files.append(self.controller_file)
         self.controller_file, self.controller_sha256 = name, storage.sha256(data)
 
     def save(self):
         super().save()
-        stale = self._stale_file
-        if stale and not self._defer_save and stale != self.controller_file:
-            try:
-                os.remove(os.path.join(self._project_dir, stale))
-            except FileNotFoundError:
-                pass
-            self._stale_file = None
+        if self._defer_save:
+            return
+        for stale in self._stale_files:
+            if stale != self.controller_file:
+                try:
+                    os.remove(os.path.join(self._project_dir, stale))
+                except FileNotFoundError:
+                    pass
+        self._stale_files = []
 
     def _load_controller(self, name, digest):
         path = os.path.join(self._project_dir, name)
