@@ -291,6 +291,7 @@ def _cell_size(spec, F, stride, in_channels, modes, res_in):
 def analytic_size(genotype, num_cells, penultimate_filters, stem, image_size, classes, m=2,
                   stem_multiplier=3):
     """(params, mult-adds) of NASNet(...) without building it; mirrors model.NASNet."""
+    from nasnet_keras.cell import PREV_MODE_BY_LEVEL_GAP
     from nasnet_keras.model import cell_output_units, reduction_indices
 
     F = penultimate_filters // (cell_output_units(genotype.normal) * m * m)
@@ -319,7 +320,7 @@ def analytic_size(genotype, num_cells, penultimate_filters, stem, image_size, cl
                 modes.append("passthrough")
                 continue
             c, lv, _ = take(src, j)
-            modes.append({0: "match", 1: "reduce", 2: "reduce_x4"}[level - lv])
+            modes.append(PREV_MODE_BY_LEVEL_GAP[level - lv])
             chans.append(c)
         p, mm, out, r_out = _cell_size(spec, filters, stride, chans, modes, r)
         params, macs = params + p, macs + mm

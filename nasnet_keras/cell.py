@@ -29,6 +29,8 @@ from nasnet_keras.layers import bn_variables, conv_variables, zero_pad_same
 from nasnet_keras.operations import PAD_MODES, Pooling, build_operation
 
 PREV_MODES = ("passthrough", "match", "reduce", "reduce_x4")
+# The prev mode of an input that is 0, 1 or 2 resolution levels above the cell's input.
+PREV_MODE_BY_LEVEL_GAP = {0: "match", 1: "reduce", 2: "reduce_x4"}
 _REDUCE_STRIDES = {"reduce": 2, "reduce_x4": 4}
 
 

@@ -3,7 +3,7 @@
 import keras
 from keras import layers
 
-from nasnet_keras.cell import NASNetCell
+from nasnet_keras.cell import PREV_MODE_BY_LEVEL_GAP, NASNetCell
 from nasnet_keras.configs import NASNET_A_CONFIGS
 from nasnet_keras.genotypes import NASNET_A, Genotype
 from nasnet_keras.heads import AuxHead
@@ -205,7 +205,7 @@ def NASNet(
                 modes.append("passthrough")
                 continue
             t, t_level = take(src, j)
-            mode = {0: "match", 1: "reduce", 2: "reduce_x4"}.get(level - t_level)
+            mode = PREV_MODE_BY_LEVEL_GAP.get(level - t_level)
             if mode is None:
                 raise ValueError(
                     f"`num_cells`={num_cells} is too small for {k}-input cells: {scope} would "

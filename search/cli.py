@@ -118,11 +118,15 @@ def make_tuner(config, overwrite, verbose=1):
                     project_name=config["project_name"], overwrite=overwrite, verbose=verbose)
 
 
-def _search(config, tuner):
+def _load_data(config):
     from nasnet_search.datasets import load_dataset
 
-    (x, y), (xv, yv), _ = load_dataset(config["dataset"], config["image_size"],
-                                       seed=config["seed"], max_examples=config["max_examples"])
+    return load_dataset(config["dataset"], config["image_size"], seed=config["seed"],
+                        max_examples=config["max_examples"])
+
+
+def _search(config, tuner, data=None):
+    (x, y), (xv, yv), _ = data or _load_data(config)
     tuner.search(x, y, validation_data=(xv, yv), epochs=config["epochs"],
                  batch_size=config["batch_size"])
 
@@ -140,8 +144,6 @@ def _load_config(args):
 
 
 def cmd_run(args):
-    from nasnet_search.datasets import load_dataset
-
     project = _project_dir(args)
     if os.path.exists(os.path.join(project, CONFIG)) and not args.overwrite:
         raise SystemExit(f"nasnet-search: {project!r} already holds a search; continue it with "
@@ -149,14 +151,14 @@ def cmd_run(args):
     if (args.secondary is None) != (args.target is None):
         raise SystemExit("nasnet-search: --secondary and --target go together.")
     config = {k: v for k, v in vars(args).items() if k not in ("command", "overwrite", "quiet")}
-    _, _, config["classes"] = load_dataset(config["dataset"], config["image_size"],
-                                           seed=config["seed"], max_examples=config["max_examples"])
+    data = _load_data(config)
+    config["classes"] = data[2]
     tuner = make_tuner(config, overwrite=args.overwrite, verbose=0 if args.quiet else 1)
     storage.atomic_write_json(os.path.join(project, CONFIG), config)
     if not args.quiet:
         print(f"Searching {tuner.space.summary()} with {type(tuner.oracle).__name__} "
               f"({config['algorithm']}); project {project}")
-    _search(config, tuner)
+    _search(config, tuner, data)
     return tuner
 
 

@@ -93,7 +93,7 @@ class Controller(keras.Model):
                                                 dtype=dtype, name="attention_curr")
             self.attn_v = keras.layers.Dense(1, use_bias=False, kernel_initializer=init(),
                                              dtype=dtype, name="attention_v")
-        self._graph_fns = {}
+        self._sample_fn = None  # graph-compiled sampler (the unrolled loop is slow eagerly)
         # Create every variable now, in a fixed order: resume and optimizer slots rely on it.
         self.run(np.zeros((1, len(self.decisions)), "int32"))
         self.built = True
@@ -182,17 +182,10 @@ class Controller(keras.Model):
 
     def sample(self, rng):
         """One architecture: ``(actions, log_prob, entropy)``; consumes the numpy ``rng``."""
-        u = rng.random((1, len(self.decisions)))
-        actions, logp, ent = self._compiled("sample")(u)
-        return ([int(a) for a in np.asarray(actions)[0]], float(np.sum(logp)),
-                float(np.sum(ent)))
-
-    def _compiled(self, kind):
-        """Graph-compiled `run` (the unrolled step loop is slow eagerly)."""
-        if kind not in self._graph_fns:
+        if self._sample_fn is None:
             import tensorflow as tf
 
-            if kind == "sample":
-                self._graph_fns[kind] = tf.function(lambda u: self.run(uniforms=u),
-                                                    reduce_retracing=True)
-        return self._graph_fns[kind]
+            self._sample_fn = tf.function(lambda u: self.run(uniforms=u), reduce_retracing=True)
+        actions, logp, ent = self._sample_fn(rng.random((1, len(self.decisions))))
+        return ([int(a) for a in np.asarray(actions)[0]], float(np.sum(logp)),
+                float(np.sum(ent)))

@@ -5,6 +5,7 @@ writes at the end of every trial.
 """
 
 import csv
+import json
 import os
 
 from nasnet_search import storage
@@ -40,8 +41,6 @@ def best_so_far(rows):
 
 def write_csv(rows, path):
     """All trials as CSV (architectures as JSON strings)."""
-    import json
-
     columns = []
     for row in rows:
         columns += [k for k in row if k not in columns]

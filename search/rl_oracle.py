@@ -150,8 +150,7 @@ class RLOracle(NASOracle):
                   "settings apply from now on.")
         if not self.controller_file:
             self._controller = None  # version 0: the initial weights from the seed
-        elif self.controller_file:
-            if self._controller is None:
-                self._stashed = (self.controller_file, self.controller_sha256)
-            else:
-                self._load_controller(self.controller_file, self.controller_sha256)
+        elif self._controller is None:
+            self._stashed = (self.controller_file, self.controller_sha256)
+        else:
+            self._load_controller(self.controller_file, self.controller_sha256)

@@ -1,6 +1,5 @@
 """Atomic files: a crash or kill leaves either the old file or the new one, never half."""
 
-import base64
 import hashlib
 import io
 import json
@@ -72,6 +71,3 @@ def read_jsonl(path):
                 continue
     return records
 
-
-def b64(data):
-    return base64.b64encode(data).decode("ascii")

@@ -42,10 +42,16 @@ def test_the_initial_policy_is_near_uniform():
 
 def test_macro_skip_decisions_use_attention():
     space = MacroSearchSpace(num_layers=3)
-    ctl = Controller(space.decisions, units=8, seed=0)
+    ctl = Controller(space.decisions, units=8, seed=0, shared_heads=True)  # no per-decision bias
     actions, _, _ = ctl.sample(np.random.default_rng(0))
     assert len(actions) == len(space.decisions)
-    assert {"attention_prev", "attention_curr", "attention_v"} <= {l.name for l in ctl.layers}
+    skips = [t for t, d in enumerate(space.decisions) if d.kind == "skip"]
+    logps = np.asarray(ctl(np.array([actions])))[0]
+    assert not np.allclose(logps[skips], np.log(0.5))
+    # P(j -> i) = sigmoid(v^T tanh(...)): with v = 0 every skip is a fair coin.
+    ctl.attn_v.kernel.assign(np.zeros(ctl.attn_v.kernel.shape))
+    logps = np.asarray(ctl(np.array([actions])))[0]
+    np.testing.assert_allclose(logps[skips], np.log(0.5), atol=1e-12)
 
 
 @pytest.mark.parametrize("algorithm", ["reinforce", "ppo"])
