@@ -14,7 +14,11 @@ needs (keras_tuner.md §5):
   ``ongoing_trials`` (keras-tuner's own save comes too early: finding 4a);
 - a run of failures stops the search cleanly instead of raising inside the
   chief's RPC handler (finding 4c);
-- an append-only JSONL journal, ``search_log.jsonl``, one record per ended trial.
+- an append-only JSONL journal, ``search_log.jsonl``, one record per ended trial;
+- for distributed search: leases (a worker silent for ``lease_seconds`` loses
+  its trial, which goes back to the queue), reports that arrive twice or late
+  are ignored, and a restarted chief keeps its workers' running trials;
+- a wall-clock budget, ``max_time``.
 """
 
 import hashlib
@@ -79,11 +83,18 @@ class NASOracle(kt.Oracle):
         max_retries_per_trial: re-runs of a crashed (INVALID) trial.
         max_duplicate_draws: proposals of already-evaluated architectures in a
             row before the space counts as exhausted.
+        max_time: wall-clock seconds for one `search` call (this process's
+            session; a resumed search gets ``max_time`` again); no new trial
+            starts after it.  None: no limit.
+        lease_seconds: distributed search only: a worker that sends nothing
+            (`NASTuner` workers send a heartbeat every ``lease_seconds / 5``)
+            for this long is taken for dead; its trial is re-queued for
+            another worker.  None: wait for it forever (keras-tuner's way).
     """
 
     def __init__(self, space, objective="val_accuracy", reward=None, max_trials=100, seed=None,
                  failed_reward=0.0, max_consecutive_failed_trials=20, max_retries_per_trial=0,
-                 max_duplicate_draws=100):
+                 max_duplicate_draws=100, max_time=None, lease_seconds=600.0):
         from nasnet_search.space import SearchSpace
 
         if not isinstance(space, SearchSpace):
@@ -97,6 +108,11 @@ class NASOracle(kt.Oracle):
         if max_consecutive_failed_trials is not None and max_consecutive_failed_trials < 1:
             raise ValueError("`max_consecutive_failed_trials` must be >= 1 or None, got "
                              f"{max_consecutive_failed_trials!r}.")
+        for name, value in (("max_time", max_time), ("lease_seconds", lease_seconds)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not value > 0 or not math.isfinite(value)):
+                raise ValueError(f"`{name}` must be a positive number of seconds or None, got "
+                                 f"{value!r}.")
         self.space = space
         self.reward = _as_reward(objective, reward)
         super().__init__(
@@ -116,7 +132,14 @@ class NASOracle(kt.Oracle):
         self.pending = {}        # trial id -> {"actions", "started", strategy data}
         self.reward_cache = {}   # architecture hash -> reward of its completed trial
         self.stop_reason = None
+        self.max_time = max_time
+        self.lease_seconds = lease_seconds
+        self.on_trial_ended = None  # callback(trial), e.g. the chief's progress line
         self._defer_save = False
+        self._clock_start = None    # first create_trial of this session (max_time)
+        self._time_up = False
+        self._last_seen = {}        # tuner id -> time.monotonic() of its last request
+        self._saved_ongoing = {}    # tuner id -> trial id, as read from oracle.json
 
     # -- strategy interface ------------------------------------------------------------------
     def _propose(self):
@@ -137,7 +160,7 @@ class NASOracle(kt.Oracle):
         return hashlib.sha256(json.dumps(list(actions)).encode()).hexdigest()[:24]
 
     def populate_space(self, trial_id):
-        if self.stop_reason:
+        if self.stop_reason or self._out_of_time():
             return {"status": TrialStatus.STOPPED, "values": None}
         in_flight = {self._arch_hash(p["actions"]) for p in self.pending.values()}
         for _ in range(self.max_duplicate_draws):
@@ -158,6 +181,74 @@ class NASOracle(kt.Oracle):
         print(f"[nasnet_search] search stopped: {self.stop_reason}.")
         return {"status": TrialStatus.STOPPED, "values": None}
 
+    def _out_of_time(self):
+        if self.max_time is None or self._clock_start is None:
+            return False
+        if not self._time_up and time.monotonic() - self._clock_start >= self.max_time:
+            self._time_up = True
+            print(f"[nasnet_search] search stopped: max_time={self.max_time:g} s reached; "
+                  "no new trial starts.", flush=True)
+        return self._time_up
+
+    def budget_spent(self):
+        """True once no new trial will start (trials may still be running)."""
+        if self._retry_queue:
+            return False
+        return bool(self.stop_reason or self._time_up
+                    or (self.max_trials and len(self.trials) >= self.max_trials))
+
+    @kt.synchronized
+    def create_trial(self, tuner_id):
+        now = time.monotonic()
+        if self._clock_start is None:
+            self._clock_start = now
+        self._last_seen[tuner_id] = now
+        return super().create_trial(tuner_id)
+
+    def _owner(self, trial_id):
+        for tuner_id, trial in self.ongoing_trials.items():
+            if trial.trial_id == trial_id:
+                return tuner_id
+        return None
+
+    @kt.synchronized
+    def update_trial(self, trial_id, metrics, step=0):
+        owner = self._owner(trial_id)
+        if owner is not None:
+            self._last_seen[owner] = time.monotonic()
+        if not metrics or trial_id in self.end_order:
+            # An empty report is a worker's heartbeat; a report for an ended trial comes
+            # from a second run of it (its lease expired) and must not touch the result.
+            return self.trials[trial_id]
+        return super().update_trial(trial_id, metrics, step=step)
+
+    @kt.synchronized
+    def expire_leases(self, now=None):
+        """Take back the trials of workers silent for longer than ``lease_seconds``.
+
+        Called by the chief's serving loop.  Returns ``[(tuner_id, trial_id or None)]``.
+        """
+        if self.lease_seconds is None:
+            return []
+        now = time.monotonic() if now is None else now
+        expired = []
+        for tuner_id in sorted(self.tuner_ids | set(self.ongoing_trials)):
+            seen = self._last_seen.setdefault(tuner_id, now)
+            if now - seen <= self.lease_seconds:
+                continue
+            trial = self.ongoing_trials.pop(tuner_id, None)
+            self.tuner_ids.discard(tuner_id)
+            del self._last_seen[tuner_id]
+            if trial is not None:
+                self._retry_queue.append(trial.trial_id)
+                print(f"[nasnet_search] {tuner_id} sent nothing for {now - seen:.0f} s "
+                      f"(lease_seconds={self.lease_seconds:g}): trial {trial.trial_id} goes back "
+                      "to the queue.", flush=True)
+            expired.append((tuner_id, trial.trial_id if trial is not None else None))
+        if expired:
+            self.save()
+        return expired
+
     def score_trial(self, trial):
         metrics = {}
         for name in trial.metrics.metrics:
@@ -173,6 +264,14 @@ class NASOracle(kt.Oracle):
 
     @kt.synchronized
     def end_trial(self, trial):
+        if trial.trial_id in self.end_order and self._owner(trial.trial_id) is None:
+            # The trial already ended: a repeated report (a worker retrying after the
+            # chief restarted) or the slower of two runs of a re-queued trial.
+            return
+        if trial.trial_id in self._retry_queue:
+            # Its lease expired but the first worker finished it after all.
+            self._retry_queue = [t for t in self._retry_queue if t != trial.trial_id]
+        runner = self._owner(trial.trial_id)
         self._defer_save = True
         try:
             super().end_trial(trial)
@@ -189,8 +288,10 @@ class NASOracle(kt.Oracle):
                 self.reward_cache[self._arch_hash(actions)] = reward
             if reward is not None:
                 self._observe(actions, info, reward)
-            self._journal(stored, actions, time.time() - started)
+            self._journal(stored, actions, time.time() - started, runner)
         self.save()
+        if self.on_trial_ended is not None:
+            self.on_trial_ended(stored)
 
     def _check_consecutive_failures(self):
         if self.failure_limit is None:
@@ -209,12 +310,13 @@ class NASOracle(kt.Oracle):
         return done[:num_trials]
 
     # -- journal -----------------------------------------------------------------------------
-    def _journal(self, trial, actions, seconds):
+    def _journal(self, trial, actions, seconds, tuner_id):
         metrics = {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
         record = {
             "trial_id": trial.trial_id, "index": len(self.end_order), "status": trial.status,
             "reward": trial.score if trial.status == TrialStatus.COMPLETED else None,
             "metrics": metrics, "seconds": round(seconds, 3), "time": time.time(),
+            "tuner_id": tuner_id,
             "architecture": self.space.arch_to_dict(self.space.decode_actions(actions)),
             "reason": (failure_reason(trial.message) if trial.status != TrialStatus.COMPLETED
                        else None),
@@ -226,6 +328,20 @@ class NASOracle(kt.Oracle):
         if self._defer_save:
             return
         storage.atomic_write_json(self._get_oracle_fname(), self.get_state())
+
+    def reload(self):
+        super().reload()  # sends every running trial to the retry queue
+        from keras_tuner.src.distribute import utils as dist_utils
+
+        if not dist_utils.is_chief_oracle():
+            return
+        # A restarted chief: the workers may still be running their trials and will
+        # report them; give each a fresh lease instead of running the trial again.
+        for tuner_id, trial_id in self._saved_ongoing.items():
+            if trial_id in self._retry_queue:
+                self._retry_queue.remove(trial_id)
+                self.ongoing_trials[tuner_id] = self.trials[trial_id]
+                self.tuner_ids.add(tuner_id)
 
     def _save_trial(self, trial):
         path = os.path.join(self._get_trial_dir(trial.trial_id), "trial.json")
@@ -247,6 +363,7 @@ class NASOracle(kt.Oracle):
 
     def set_state(self, state):
         super().set_state(state)
+        self._saved_ongoing = dict(state["ongoing_trials"])
         nas = state.get("nas")
         if nas is None:
             raise ValueError("This project was not written by a nasnet_search oracle.")

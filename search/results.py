@@ -21,7 +21,7 @@ def load_results(project_dir):
     for record in storage.read_jsonl(path):
         row = {"trial_id": record["trial_id"], "status": record["status"],
                "reward": record["reward"], "seconds": record["seconds"],
-               "reason": record["reason"]}
+               "reason": record["reason"], "tuner_id": record.get("tuner_id")}
         row.update({f"metric:{k}": v for k, v in sorted(record["metrics"].items())})
         row["architecture"] = record["architecture"]
         rows.pop(record["trial_id"], None)

@@ -52,8 +52,15 @@ def sha256(data):
 
 def append_jsonl(path, record):
     """Append one line and flush it to disk (the journal is append-only)."""
-    with open(path, "a", encoding="utf8") as f:
-        f.write(json.dumps(record, sort_keys=True) + "\n")
+    line = json.dumps(record, sort_keys=True) + "\n"
+    with open(path, "ab") as f:
+        if f.tell() > 0:
+            # A kill mid-write leaves a torn last line; start on a fresh one.
+            with open(path, "rb") as r:
+                r.seek(-1, os.SEEK_END)
+                if r.read(1) != b"\n":
+                    line = "\n" + line
+        f.write(line.encode("utf8"))
         f.flush()
         os.fsync(f.fileno())
 

@@ -10,9 +10,10 @@ import hashlib
 import json
 import time
 
-import keras_tuner as kt
 import numpy as np
 from keras_tuner.engine.trial import TrialStatus
+
+from nasnet_search.tuner import NASTuner
 
 
 class SyntheticLandscape:
@@ -62,15 +63,15 @@ def simulate(oracle, landscape, directory, project_name="synthetic", metric=None
         oracle.end_trial(trial)
 
 
-class SyntheticTuner(kt.Tuner):
-    """A keras-tuner Tuner whose trials return the landscape's reward (for resume,
-    distributed and benchmark runs without training).  ``seconds`` per trial
+class SyntheticTuner(NASTuner):
+    """A `NASTuner` whose trials return the landscape's reward instead of training
+    (for resume, distributed and benchmark runs).  ``seconds`` per trial
     simulates training time."""
 
-    def __init__(self, oracle, landscape, seconds=0.0, **kwargs):
+    def __init__(self, oracle, landscape, seconds=0.0, verbose=0, **kwargs):
         self.landscape = landscape
         self.seconds = seconds
-        super().__init__(oracle, **kwargs)
+        super().__init__(oracle, verbose=verbose, **kwargs)
 
     def run_trial(self, trial, *args, **kwargs):
         if self.seconds:

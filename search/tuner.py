@@ -12,7 +12,10 @@ search:
 - one progress line per trial; keras-tuner's tensorboard hook is never reached
   (keras_tuner.md finding 1) because `run_trial` is our own;
 - the session is cleared before each child, so memory stays bounded;
-- only the best trial's weights are kept on disk (``keep_checkpoints``).
+- only the best k trials' weights are kept on disk (``keep_checkpoints``);
+- keras-tuner's distributed mode, made to finish and to survive deaths
+  (`nasnet_search.distributed`): the chief serves with leases and exits when
+  done, workers send heartbeats and ride out a chief restart.
 """
 
 import gc
@@ -25,11 +28,18 @@ import keras_tuner as kt
 import numpy as np
 from keras_tuner.engine.trial import TrialStatus
 
-from nasnet_search import storage
+from nasnet_search import distributed, storage
 from nasnet_search.oracles import failure_reason
 
 CHECKPOINT = "child.weights.h5"
 KEEP_CHECKPOINTS = ("best", "all", "none")
+
+
+def _keep_count(keep_checkpoints):
+    """How many trials keep their weights: an int, or None for all."""
+    if keep_checkpoints == "all":
+        return None
+    return {"best": 1, "none": 0}.get(keep_checkpoints, keep_checkpoints)
 
 
 def _make_optimizer(optimizer):
@@ -88,8 +98,12 @@ class NASTuner(kt.Tuner):
             be a name, a config dict, an instance (copied) or a callable).
         max_params, max_mult_adds: budgets; larger children fail without training.
         measure_latency: report ``latency_ms`` (batch 1, CPU/GPU as available).
-        keep_checkpoints: ``"best"`` (default), ``"all"`` or ``"none"``.
+        keep_checkpoints: ``"best"`` (default; the best trial's weights only),
+            an integer k (the best k), ``"all"`` or ``"none"``.  Discarded
+            weights are deleted as the search goes.
         verbose: 1 prints one line per trial, 0 nothing.
+        poll_seconds: distributed chief only: how often it checks leases and
+            whether the search is over.
         **kwargs: keras-tuner ``Tuner`` arguments (``directory``,
             ``project_name``, ``overwrite``...).
     """
@@ -97,13 +111,16 @@ class NASTuner(kt.Tuner):
     def __init__(self, oracle, input_shape=(32, 32, 3), classes=10, child_kwargs=None,
                  optimizer="adam", loss="sparse_categorical_crossentropy", metrics=("accuracy",),
                  max_params=None, max_mult_adds=None, measure_latency=False,
-                 keep_checkpoints="best", verbose=1, hypermodel=None, **kwargs):
+                 keep_checkpoints="best", verbose=1, hypermodel=None, poll_seconds=0.5,
+                 **kwargs):
         if not hasattr(oracle, "space"):
             raise TypeError("`oracle` must be a nasnet_search oracle (RLOracle, RandomOracle, "
                             f"EvolutionOracle), got {type(oracle).__name__}.")
-        if keep_checkpoints not in KEEP_CHECKPOINTS:
-            raise ValueError(f"`keep_checkpoints` must be one of {KEEP_CHECKPOINTS}, got "
-                             f"{keep_checkpoints!r}.")
+        if keep_checkpoints not in KEEP_CHECKPOINTS and not (
+                isinstance(keep_checkpoints, int) and not isinstance(keep_checkpoints, bool)
+                and keep_checkpoints >= 1):
+            raise ValueError(f"`keep_checkpoints` must be one of {KEEP_CHECKPOINTS} or an integer "
+                             f">= 1, got {keep_checkpoints!r}.")
         for name, value in (("max_params", max_params), ("max_mult_adds", max_mult_adds)):
             if value is not None and (not isinstance(value, (int, float)) or value <= 0):
                 raise ValueError(f"`{name}` must be a positive number or None, got {value!r}.")
@@ -115,9 +132,16 @@ class NASTuner(kt.Tuner):
         self.verbose = verbose
         hypermodel = hypermodel or NASHyperModel(oracle.space, input_shape, classes, child_kwargs,
                                                  optimizer, loss, metrics)
+        self.poll_seconds = poll_seconds
+        # On a worker keras-tuner replaces self.oracle by a gRPC client; the local
+        # copy still knows the reward and the lease.
+        self._local_oracle = oracle
+        self._heartbeat = None
         self._search_start = None
         self._trials_run = 0
         super().__init__(oracle, hypermodel, **kwargs)
+        if self._is_worker():
+            self.oracle.stub = distributed.RetryingStub(self.oracle.stub)
 
     def _populate_initial_space(self):
         # The oracle registered the fixed decision table already; building a
@@ -184,13 +208,11 @@ class NASTuner(kt.Tuner):
         return metrics
 
     def _worth_saving(self, metrics):
-        if self.keep_checkpoints == "none":
-            return False
-        reward = getattr(self.oracle, "reward", None)  # absent on a distributed worker's client
-        if self.keep_checkpoints == "all" or reward is None:
-            return True
-        best = self.oracle.get_best_trials(1)
-        return not best or reward(metrics) > best[0].score
+        keep = _keep_count(self.keep_checkpoints)
+        if keep is None or keep == 0:
+            return keep is None
+        best = self.oracle.get_best_trials(keep)
+        return len(best) < keep or self._local_oracle.reward(metrics) > best[-1].score
 
     # -- search loop additions --------------------------------------------------------------
     def search(self, *fit_args, **fit_kwargs):
@@ -198,6 +220,10 @@ class NASTuner(kt.Tuner):
 
         self._search_start = time.time()
         self._trials_run = 0
+        self._ended_at_start = 0 if self._is_worker() else len(self.oracle.end_order)
+        if distributed.role() == "chief":
+            self._serve()
+            return
         # keras-tuner prints every failed trial's traceback (DEBUG defaults to True);
         # failed children are routine here, and their reason is in the progress line.
         debug, kt_config.DEBUG = kt_config.DEBUG, self.verbose > 1
@@ -205,44 +231,90 @@ class NASTuner(kt.Tuner):
             super().search(*fit_args, **fit_kwargs)
         finally:
             kt_config.DEBUG = debug
-        stop = getattr(self.oracle, "stop_reason", None)
+        if self._is_worker():
+            if self.verbose:
+                print(f"{self.tuner_id}: the chief ended the search after this worker ran "
+                      f"{self._trials_run} trials.", flush=True)
+            return
+        stop = self.oracle.stop_reason
         if stop and self.verbose:
             print(f"Search stopped early: {stop}.")
 
+    def _serve(self):
+        """The chief: serve the oracle to the workers until the search is over."""
+        self.save()
+        if self.verbose:
+            self.oracle.on_trial_ended = lambda t: print(self._progress_line(t), flush=True)
+            address = (f"{os.environ['KERASTUNER_ORACLE_IP']}:"
+                       f"{os.environ['KERASTUNER_ORACLE_PORT']}")
+            print(f"Chief serving {type(self.oracle).__name__} on {address}; "
+                  f"{len(self.oracle.end_order)} trials ended so far.", flush=True)
+        try:
+            distributed.serve(self.oracle, poll_seconds=self.poll_seconds)
+        finally:
+            self.oracle.on_trial_ended = None
+        self.save()
+        if self.verbose:
+            stop = self.oracle.stop_reason
+            print(f"Search over: {len(self.oracle.end_order)} trials ended"
+                  + (f"; stopped early: {stop}." if stop else "."), flush=True)
+
+    def on_trial_begin(self, trial):
+        super().on_trial_begin(trial)
+        lease = getattr(self._local_oracle, "lease_seconds", None)
+        if self._is_worker() and lease:
+            self._heartbeat = distributed.Heartbeat(self.oracle, trial.trial_id, lease / 5)
+
     def on_trial_end(self, trial):
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
         super().on_trial_end(trial)
         self._trials_run += 1
-        if self.keep_checkpoints == "best":
+        if _keep_count(self.keep_checkpoints) is not None:
             self._prune_checkpoints()
-        if self.verbose:
+        if self.verbose and (self._is_worker() or distributed.role() == "local"):
             print(self._progress_line(trial), flush=True)
 
     def _prune_checkpoints(self):
-        best = self.oracle.get_best_trials(1)
-        keep = best[0].trial_id if best else None
-        for trial_id in list(self.oracle.trials) if hasattr(self.oracle, "trials") else []:
-            if trial_id != keep:
-                path = os.path.join(self.project_dir, f"trial_{trial_id}", CHECKPOINT)
-                if os.path.exists(path):
+        """Delete the weights of ended trials outside the best k (any worker's)."""
+        keep = {t.trial_id for t in self.oracle.get_best_trials(_keep_count(self.keep_checkpoints))}
+        for entry in os.scandir(self.project_dir):
+            path = os.path.join(entry.path, CHECKPOINT)
+            if not entry.name.startswith("trial_") or not os.path.exists(path):
+                continue
+            trial_id = entry.name[len("trial_"):]
+            if trial_id in keep:
+                continue
+            try:
+                status = self.oracle.get_trial(trial_id).status
+            except Exception:  # noqa: BLE001 - not a trial of this search
+                continue
+            if status in (TrialStatus.COMPLETED, TrialStatus.FAILED):
+                try:
                     os.remove(path)
+                except FileNotFoundError:  # another worker pruned it
+                    pass
 
     def _progress_line(self, trial):
         trial = self.oracle.get_trial(trial.trial_id)
-        done = len(self.oracle.end_order) if hasattr(self.oracle, "end_order") else self._trials_run
         total = self.oracle.max_trials
         best = self.oracle.get_best_trials(1)
         best_score = f"{best[0].score:.4f}" if best else "-"
         elapsed = time.time() - self._search_start
-        remaining = max(0, total - done)
-        eta = elapsed / max(1, self._trials_run) * remaining
+        if self._is_worker():  # the chief has the global count
+            count, clock = f"trial {trial.trial_id}", f"elapsed {_clock(elapsed)}"
+        else:
+            done = len(self.oracle.end_order)
+            eta = elapsed / max(1, done - self._ended_at_start) * max(0, total - done)
+            count, clock = f"trial {done}/{total}", f"elapsed {_clock(elapsed)}  ETA {_clock(eta)}"
         if trial.status == TrialStatus.COMPLETED:
             outcome = f"reward {trial.score:.4f}"
         else:
             outcome = f"{trial.status}: {failure_reason(trial.message)[:120]}"
         params = trial.metrics.get_last_value("params") if trial.metrics.exists("params") else None
         size = f"  {int(params):,} params" if params else ""
-        return (f"trial {done}/{total}  {outcome}  best {best_score}{size}  "
-                f"elapsed {_clock(elapsed)}  ETA {_clock(eta)}")
+        return f"{count}  {outcome}  best {best_score}{size}  {clock}"
 
     # -- results ----------------------------------------------------------------------------
     def best_architecture(self):
