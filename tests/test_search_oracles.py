@@ -170,3 +170,86 @@ def test_oracle_and_reward_bad_input():
         EvolutionOracle(SMALL, population_size=4, sample_size=9)
     with pytest.raises(ValueError, match="`algorithm` must be one of"):
         RLOracle(SMALL, algorithm="a3c")
+    with pytest.raises(ValueError, match="`max_time` must be a positive number of seconds or None"):
+        RandomOracle(SMALL, max_time=0)
+    with pytest.raises(ValueError, match="`lease_seconds` must be a positive number of seconds"):
+        RandomOracle(SMALL, lease_seconds=float("nan"))
+
+
+def _end(oracle, trial, reward):
+    oracle.update_trial(trial.trial_id, {"reward": reward})
+    trial.status = TrialStatus.COMPLETED
+    oracle.end_trial(trial)
+
+
+def test_a_silent_worker_loses_its_lease_and_late_reports_count_once(tmp_path):
+    oracle = RandomOracle(SMALL, objective="reward", max_trials=3, seed=0, lease_seconds=10)
+    oracle._set_project_dir(str(tmp_path), "p")
+    first, second = oracle.create_trial("tuner0"), oracle.create_trial("tuner1")
+    clock = oracle._last_seen["tuner1"]
+    oracle.update_trial(first.trial_id, {})  # a heartbeat: metrics untouched
+    assert not oracle.trials[first.trial_id].metrics.exists("reward")
+    assert oracle.expire_leases(now=clock + 9) == []
+    oracle._last_seen["tuner0"] = clock + 5  # tuner0's heartbeat at +5 s; tuner1 silent
+    assert oracle.expire_leases(now=clock + 11) == [("tuner1", second.trial_id)]
+    assert oracle.tuner_ids == {"tuner0"} and oracle._retry_queue == [second.trial_id]
+    saved = json.load(open(tmp_path / "p" / "oracle.json"))
+    assert saved["retry_queue"] == [second.trial_id] and "tuner1" not in saved["ongoing_trials"]
+    # Another worker gets the trial again, with the same values.
+    again = oracle.create_trial("tuner2")
+    assert again.trial_id == second.trial_id and again.hyperparameters.values == \
+        second.hyperparameters.values
+    # The first worker was only slow: its report is taken, the second run's is ignored.
+    _end(oracle, second, 0.7)
+    _end(oracle, again, 0.1)
+    assert oracle.end_order == [second.trial_id] and oracle.trials[second.trial_id].score == 0.7
+    assert "tuner2" not in oracle.ongoing_trials
+    _end(oracle, first, 0.5)
+    assert oracle.end_order == [second.trial_id, first.trial_id]
+    records = [json.loads(l) for l in open(tmp_path / "p" / "search_log.jsonl")]
+    assert [(r["trial_id"], r["tuner_id"]) for r in records] == [
+        (second.trial_id, "tuner2"), (first.trial_id, "tuner0")]
+
+
+def test_max_time_stops_new_trials_and_a_resume_gets_a_fresh_budget(tmp_path):
+    oracle = RandomOracle(SMALL, objective="reward", max_trials=50, seed=0, max_time=0.5)
+    oracle._set_project_dir(str(tmp_path), "p")
+    trial = oracle.create_trial("tuner0")
+    oracle._clock_start -= 1.0  # the trial took a second
+    _end(oracle, trial, 0.3)
+    assert not oracle.budget_spent()
+    assert oracle.create_trial("tuner0").status == TrialStatus.STOPPED
+    assert oracle.budget_spent() and oracle.stop_reason is None
+    resumed = RandomOracle(SMALL, objective="reward", max_trials=50, seed=0, max_time=0.5)
+    resumed._set_project_dir(str(tmp_path), "p")
+    resumed.reload()
+    assert resumed.create_trial("tuner0").status == TrialStatus.RUNNING
+
+
+def test_a_save_interrupted_half_way_leaves_the_previous_state(tmp_path, monkeypatch):
+    from nasnet_search import storage
+
+    oracle = RandomOracle(SMALL, objective="reward", max_trials=5, seed=0)
+    oracle._set_project_dir(str(tmp_path), "p")
+    _end(oracle, oracle.create_trial("tuner0"), 0.4)
+    before = open(tmp_path / "p" / "oracle.json").read()
+
+    def crash(src, dst):
+        raise KeyboardInterrupt("killed between writing the new file and renaming it")
+
+    monkeypatch.setattr(storage.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        _end(oracle, oracle.create_trial("tuner0"), 0.6)
+    monkeypatch.undo()
+    assert open(tmp_path / "p" / "oracle.json").read() == before
+    assert not list((tmp_path / "p").glob(".tmp_*"))
+    reloaded = RandomOracle(SMALL, objective="reward", max_trials=5, seed=0)
+    reloaded._set_project_dir(str(tmp_path), "p")
+    reloaded.reload()
+    assert len(reloaded.end_order) == 1
+    # A journal line torn by a kill is skipped, and the next record starts a fresh line.
+    journal = tmp_path / "p" / "search_log.jsonl"
+    with open(journal, "a") as f:
+        f.write('{"trial_id": "torn')
+    storage.append_jsonl(str(journal), {"trial_id": "next"})
+    assert [r["trial_id"] for r in storage.read_jsonl(str(journal))][-1] == "next"
