@@ -1,8 +1,12 @@
 """The ``nasnet-search`` command: run, resume, export, report.
 
 ``run`` records its arguments in ``<project>/search_config.json`` so that
-``resume`` rebuilds the same search (only ``--max-trials`` may change) and
+``resume`` rebuilds the same search (only the budgets may change) and
 ``export``/``report`` need nothing but the project.
+
+``run --workers K`` (and ``resume --workers K``) start a keras-tuner chief and
+K workers on this machine, each running ``nasnet-search resume`` on the
+project with its role's variables (`nasnet_search.distributed.launch`).
 """
 
 import argparse
@@ -22,9 +26,32 @@ def _positive_int(text):
     return value
 
 
+def _positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+def _keep(text):
+    if text in ("best", "all", "none"):
+        return text
+    try:
+        return _positive_int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be best, all, none or an integer >= 1, got {text}")
+
+
 def _add_project_args(p):
     p.add_argument("--directory", default="searches", help="folder holding search projects")
     p.add_argument("--project-name", default="nas", help="the project's sub-folder")
+
+
+def _add_parallel_args(p):
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="run a chief and this many worker processes on this machine")
+    p.add_argument("--port", type=_positive_int, default=None,
+                   help="the chief's port on 127.0.0.1 (default: a free one)")
 
 
 def build_parser():
@@ -43,6 +70,12 @@ def build_parser():
     run.add_argument("--image-size", type=_positive_int, default=32)
     run.add_argument("--max-examples", type=_positive_int, default=None)
     run.add_argument("--max-trials", type=_positive_int, default=20)
+    run.add_argument("--max-time", type=_positive_float, default=None,
+                     help="wall-clock seconds; no trial starts after it")
+    run.add_argument("--keep-checkpoints", type=_keep, default="best",
+                     help="trial weights kept on disk: best | all | none | k (the best k)")
+    run.add_argument("--lease-seconds", type=_positive_float, default=600.0,
+                     help="with --workers: a worker silent this long loses its trial")
     run.add_argument("--epochs", type=_positive_int, default=1)
     run.add_argument("--batch-size", type=_positive_int, default=64)
     run.add_argument("--learning-rate", type=float, default=3e-3, help="children's Adam rate")
@@ -57,12 +90,16 @@ def build_parser():
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--overwrite", action="store_true", help="delete an existing project first")
     run.add_argument("--quiet", action="store_true")
+    _add_parallel_args(run)
 
     resume = sub.add_parser("resume", help="continue an interrupted or finished search")
     _add_project_args(resume)
     resume.add_argument("--max-trials", type=_positive_int, default=None,
                         help="raise the budget (default: as recorded)")
+    resume.add_argument("--max-time", type=_positive_float, default=None,
+                        help="wall-clock seconds for this session (default: as recorded)")
     resume.add_argument("--quiet", action="store_true")
+    _add_parallel_args(resume)
 
     export = sub.add_parser("export", help="write the best architecture (JSON) and model (.keras)")
     _add_project_args(export)
@@ -92,7 +129,8 @@ def make_oracle(config, space):
 
     reward = Reward(config["objective"], objective_direction(config["objective"]),
                     secondary=config["secondary"], target=config["target"], weight=config["weight"])
-    common = dict(reward=reward, max_trials=config["max_trials"], seed=config["seed"])
+    common = dict(reward=reward, max_trials=config["max_trials"], seed=config["seed"],
+                  max_time=config.get("max_time"), lease_seconds=config.get("lease_seconds", 600.0))
     algorithm = config["algorithm"]
     if algorithm == "random":
         return RandomOracle(space, **common)
@@ -114,7 +152,9 @@ def make_tuner(config, overwrite, verbose=1):
     rate = config["learning_rate"]
     return NASTuner(oracle, input_shape=(size, size, 3), classes=config["classes"],
                     child_kwargs=child, optimizer=lambda: keras.optimizers.Adam(rate),
-                    max_params=config["max_params"], directory=config["directory"],
+                    max_params=config["max_params"],
+                    keep_checkpoints=config.get("keep_checkpoints", "best"),
+                    directory=config["directory"],
                     project_name=config["project_name"], overwrite=overwrite, verbose=verbose)
 
 
@@ -126,6 +166,11 @@ def _load_data(config):
 
 
 def _search(config, tuner, data=None):
+    from nasnet_search.distributed import role
+
+    if role() == "chief":  # serves the oracle; trains nothing
+        tuner.search()
+        return
     (x, y), (xv, yv), _ = data or _load_data(config)
     tuner.search(x, y, validation_data=(xv, yv), epochs=config["epochs"],
                  batch_size=config["batch_size"])
@@ -143,6 +188,18 @@ def _load_config(args):
     return storage.read_json(path)
 
 
+def _launch(args):
+    """Run this project's search as a chief and ``--workers`` workers; exit with their code."""
+    from nasnet_search.distributed import launch
+
+    argv = [sys.executable, "-m", "nasnet_search.cli", "resume", "--directory", args.directory,
+            "--project-name", args.project_name] + (["--quiet"] if args.quiet else [])
+    code = launch(argv, workers=args.workers, port=args.port)
+    if code:
+        raise SystemExit(f"nasnet-search: the distributed search ended with code {code}.")
+    return code
+
+
 def cmd_run(args):
     project = _project_dir(args)
     if os.path.exists(os.path.join(project, CONFIG)) and not args.overwrite:
@@ -150,9 +207,17 @@ def cmd_run(args):
                          "`nasnet-search resume`, or pass --overwrite to start over.")
     if (args.secondary is None) != (args.target is None):
         raise SystemExit("nasnet-search: --secondary and --target go together.")
-    config = {k: v for k, v in vars(args).items() if k not in ("command", "overwrite", "quiet")}
+    config = {k: v for k, v in vars(args).items()
+              if k not in ("command", "overwrite", "quiet", "workers", "port")}
     data = _load_data(config)
     config["classes"] = data[2]
+    if args.workers:
+        if args.overwrite and os.path.exists(project):
+            import shutil
+
+            shutil.rmtree(project)
+        storage.atomic_write_json(os.path.join(project, CONFIG), config)
+        return _launch(args)
     tuner = make_tuner(config, overwrite=args.overwrite, verbose=0 if args.quiet else 1)
     storage.atomic_write_json(os.path.join(project, CONFIG), config)
     if not args.quiet:
@@ -163,12 +228,18 @@ def cmd_run(args):
 
 
 def cmd_resume(args):
+    from nasnet_search.distributed import role
+
     config = _load_config(args)
-    if args.max_trials is not None:
-        config["max_trials"] = args.max_trials
+    changed = {k: getattr(args, k) for k in ("max_trials", "max_time")
+               if getattr(args, k) is not None}
+    if changed and role() != "worker":
+        config.update(changed)
         storage.atomic_write_json(os.path.join(_project_dir(args), CONFIG), config)
+    if args.workers:
+        return _launch(args)
     tuner = make_tuner(config, overwrite=False, verbose=0 if args.quiet else 1)
-    if not args.quiet:
+    if not args.quiet and role() == "local":
         done = len(tuner.oracle.end_order)
         print(f"Resuming {_project_dir(args)}: {done} trials ended, budget {config['max_trials']}.")
     _search(config, tuner)

@@ -28,6 +28,13 @@ class Tuner(SyntheticTuner):
     count = 0
     def run_trial(self, trial, *args, **kwargs):
         Tuner.count += 1
+        if Tuner.count == 1 and os.environ.get("BARRIER"):
+            # Each worker holds its first trial until both have one, so both run trials.
+            open(os.path.join(directory, "ready_" + me), "w").close()
+            deadline = time.time() + 120
+            while len([f for f in os.listdir(directory) if f.startswith("ready_")]) < 2:
+                assert time.time() < deadline, "the other worker never started"
+                time.sleep(0.05)
         with open(os.path.join(directory, "starts.log"), "a") as f:
             f.write(f"{me} {trial.trial_id}\\n")
         if hang_at == f"{me}:{Tuner.count}":
@@ -100,6 +107,7 @@ def _wait_for(condition, procs, seconds, what):
 
 def test_launcher_runs_a_chief_and_two_workers(tmp_path, role_argv, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
+    monkeypatch.setenv("BARRIER", "1")
     out = io.StringIO()
     start = time.time()
     code = launch(role_argv(8, 0.3, 30), workers=2, out=out)

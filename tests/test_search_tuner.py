@@ -155,13 +155,21 @@ def test_30_trials_keep_memory_bounded_and_only_the_best_k_checkpoints(tmp_path,
 
 def test_command_line_run_resume_report_export(tmp_path, capsys):
     common = ["--directory", str(tmp_path), "--project-name", "cli"]
-    cli(["run", "--space", "macro", "--macro-layers", "2", "--algorithm", "evolution",
-         "--max-trials", "2", "--max-examples", "200", "--quiet"] + common)
+    # The first two trials on a chief and two workers, the third in this process.
+    assert cli(["run", "--space", "macro", "--macro-layers", "2", "--algorithm", "evolution",
+                "--max-trials", "2", "--max-examples", "200", "--keep-checkpoints", "all",
+                "--workers", "2"] + common) == 0
+    out = capsys.readouterr().out
+    assert "[chief] Search over: 2 trials ended." in out
+    assert "[launcher] chief exited with code 0; tuner0 0, tuner1 0." in out
+    assert len(list(tmp_path.glob("cli/trial_*/child.weights.h5"))) == 2
     with pytest.raises(SystemExit, match="already holds a search; continue it with"):
         cli(["run", "--space", "macro", "--quiet"] + common)
     cli(["resume", "--max-trials", "3", "--quiet"] + common)
     rows = load_results(str(tmp_path / "cli"))
-    assert len(rows) == 3
+    # Trials 1-2 ran on the workers, trial 3 in this process (keras-tuner's id: tuner0).
+    assert len(rows) == 3 and {r["tuner_id"] for r in rows[:2]} <= {"tuner0", "tuner1"}
+    assert rows[2]["tuner_id"] == "tuner0"
     files = cli(["report"] + common)
     names = {os.path.basename(f) for f in files}
     assert {"rewards.png", "trials.csv", "report.md", "best_architecture.json"} <= names
