@@ -90,6 +90,9 @@ def build_parser():
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--overwrite", action="store_true", help="delete an existing project first")
     run.add_argument("--quiet", action="store_true")
+    run.add_argument("--config-only", action="store_true",
+                     help="write the project's search_config.json and stop (roles started by "
+                          "hand then run `nasnet-search resume`)")
     _add_parallel_args(run)
 
     resume = sub.add_parser("resume", help="continue an interrupted or finished search")
@@ -208,15 +211,18 @@ def cmd_run(args):
     if (args.secondary is None) != (args.target is None):
         raise SystemExit("nasnet-search: --secondary and --target go together.")
     config = {k: v for k, v in vars(args).items()
-              if k not in ("command", "overwrite", "quiet", "workers", "port")}
+              if k not in ("command", "overwrite", "quiet", "workers", "port", "config_only")}
     data = _load_data(config)
     config["classes"] = data[2]
-    if args.workers:
+    if args.workers or args.config_only:
         if args.overwrite and os.path.exists(project):
             import shutil
 
             shutil.rmtree(project)
         storage.atomic_write_json(os.path.join(project, CONFIG), config)
+        if args.config_only:
+            print(os.path.join(project, CONFIG))
+            return 0
         return _launch(args)
     tuner = make_tuner(config, overwrite=args.overwrite, verbose=0 if args.quiet else 1)
     storage.atomic_write_json(os.path.join(project, CONFIG), config)

@@ -173,3 +173,18 @@ def test_a_killed_chief_restarts_and_the_workers_reconnect(tmp_path, role_argv):
     assert len(starts) == 10 and len({t for _, t in starts}) == 10, starts
     assert ended_before <= {t for _, t in starts}
     assert json.loads((tmp_path / "p" / "oracle.json").read_text())["nas"]["stop_reason"] is None
+
+
+def test_role_environments_and_bad_input():
+    roles = dict(role_environments(3, port=12345, gpus=["0", "1"]))
+    assert list(roles) == ["chief", "tuner0", "tuner1", "tuner2"]
+    assert {env["KERASTUNER_ORACLE_PORT"] for env in roles.values()} == {"12345"}
+    assert roles["chief"]["CUDA_VISIBLE_DEVICES"] == "-1"  # the controller runs on the CPU
+    assert [roles[f"tuner{i}"]["CUDA_VISIBLE_DEVICES"] for i in range(3)] == ["0", "1", "0"]
+    assert "CUDA_VISIBLE_DEVICES" not in dict(role_environments(1, port=1, gpus=[]))["tuner0"]
+    with pytest.raises(ValueError, match="`workers` must be an integer >= 1, got 0"):
+        role_environments(0)
+    with pytest.raises(ValueError, match="`keep_checkpoints` must be one of .* or an integer >= 1"):
+        from nasnet_search import MacroSearchSpace, NASTuner, RandomOracle
+
+        NASTuner(RandomOracle(MacroSearchSpace(num_layers=1)), keep_checkpoints=0)
