@@ -11,6 +11,9 @@ client); what this module changes (keras_tuner.md §2-3):
 - `RetryingStub`: a worker whose call fails because the chief went away
   waits for the chief to come back and sends the call again (the oracle
   ignores a repeated end of trial);
+- `wait_while_idle`: a worker with nothing to do while others still run
+  trials waits (the oracle answers IDLE) instead of leaving, so a trial
+  whose worker dies still finds someone to run it;
 - `Heartbeat`: a worker's running trial sends an empty report every few
   seconds, which renews its lease;
 - `launch`: one chief and K workers on this machine as separate processes,
@@ -74,8 +77,11 @@ def serve(oracle, poll_seconds=0.5, linger_seconds=2.0):
     @kt.synchronized
     def finished(oracle):
         spent = servicer.stop_triggered or (hasattr(oracle, "budget_spent") and oracle.budget_spent())
-        return spent and not oracle.ongoing_trials and not oracle.tuner_ids
+        # A trial back in the queue (its worker died) still needs a worker to run it.
+        return (spent and not oracle.ongoing_trials and not oracle.tuner_ids
+                and not oracle._retry_queue)
 
+    oracle._serving = True
     try:
         while True:
             time.sleep(poll_seconds)
@@ -87,6 +93,7 @@ def serve(oracle, poll_seconds=0.5, linger_seconds=2.0):
         time.sleep(linger_seconds)
     finally:
         server.stop(grace=5).wait()
+        oracle._serving = False
 
 
 # -- worker --------------------------------------------------------------------------------------
@@ -117,6 +124,23 @@ class RetryingStub:
                     time.sleep(self.pause)
 
         return call
+
+
+def wait_while_idle(oracle_client, pause):
+    """Make the client's ``create_trial`` ask again every ``pause`` s while the answer is
+    IDLE (keras-tuner's own loop would ask again at once, in a busy loop)."""
+    from keras_tuner.engine.trial import TrialStatus
+
+    create_trial = oracle_client.create_trial
+
+    def create_trial_when_ready(tuner_id):
+        while True:
+            trial = create_trial(tuner_id)
+            if trial.status != TrialStatus.IDLE:
+                return trial
+            time.sleep(pause)
+
+    oracle_client.create_trial = create_trial_when_ready
 
 
 class Heartbeat:

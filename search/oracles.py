@@ -135,6 +135,7 @@ class NASOracle(kt.Oracle):
         self.max_time = max_time
         self.lease_seconds = lease_seconds
         self.on_trial_ended = None  # callback(trial), e.g. the chief's progress line
+        self._serving = False       # True while a distributed chief serves this oracle
         self._defer_save = False
         self._clock_start = None    # first create_trial of this session (max_time)
         self._time_up = False
@@ -203,7 +204,13 @@ class NASOracle(kt.Oracle):
         if self._clock_start is None:
             self._clock_start = now
         self._last_seen[tuner_id] = now
-        return super().create_trial(tuner_id)
+        trial = super().create_trial(tuner_id)
+        if trial.status == TrialStatus.STOPPED and self.ongoing_trials and self._serving:
+            # Other workers are still running trials; one of them may die and its trial
+            # come back to the queue.  Keep this worker waiting (IDLE) until they end.
+            self.tuner_ids.add(tuner_id)
+            trial.status = TrialStatus.IDLE
+        return trial
 
     def _owner(self, trial_id):
         for tuner_id, trial in self.ongoing_trials.items():

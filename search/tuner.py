@@ -142,6 +142,7 @@ class NASTuner(kt.Tuner):
         super().__init__(oracle, hypermodel, **kwargs)
         if self._is_worker():
             self.oracle.stub = distributed.RetryingStub(self.oracle.stub)
+            distributed.wait_while_idle(self.oracle, pause=poll_seconds)
 
     def _populate_initial_space(self):
         # The oracle registered the fixed decision table already; building a

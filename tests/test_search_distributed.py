@@ -130,7 +130,9 @@ def test_launcher_runs_a_chief_and_two_workers(tmp_path, role_argv, monkeypatch)
 
 
 def test_a_worker_killed_mid_trial_loses_its_lease(tmp_path, role_argv):
-    argv = role_argv(8, 0.3, 3)
+    # Short trials and a 6 s lease: tuner0 usually runs out of new trials before the lease
+    # ends, and must wait (IDLE) instead of leaving, to pick up the lost one.
+    argv = role_argv(8, 0.1, 6)
     procs = {name: subprocess.Popen(argv, env=_env(dict(env, HANG_AT="tuner1:2")),
                                     stdout=subprocess.DEVNULL)
              for name, env in role_environments(2)}
