@@ -13,7 +13,7 @@ import time
 import pytest
 
 from nasnet_search import storage
-from nasnet_search.distributed import launch, role_environments
+from nasnet_search.distributed import free_port, launch, role_environments
 
 ROLE_SCRIPT = """
 import os, sys, time
@@ -190,3 +190,59 @@ def test_role_environments_and_bad_input():
         from nasnet_search import MacroSearchSpace, NASTuner, RandomOracle
 
         NASTuner(RandomOracle(MacroSearchSpace(num_layers=1)), keep_checkpoints=0)
+
+
+def _serve_in_thread(oracle):
+    import threading
+
+    from nasnet_search.distributed import serve
+
+    thread = threading.Thread(target=serve, args=(oracle,),
+                              kwargs=dict(poll_seconds=0.05, linger_seconds=0.1), daemon=True)
+    thread.start()
+    return thread
+
+
+def _client(tuner_id, monkeypatch):
+    from keras_tuner.src.distribute.oracle_client import OracleClient
+
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", tuner_id)
+    return OracleClient(None)
+
+
+def test_chief_answers_idle_while_trials_run_and_stops_on_a_failure_streak(tmp_path, monkeypatch):
+    from keras_tuner.engine.trial import TrialStatus
+
+    from nasnet_search import NASNetSearchSpace, RandomOracle
+
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    space = NASNetSearchSpace(num_blocks=2)
+    for case, limit in (("budget", None), ("failures", 2)):
+        monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(free_port()))
+        oracle = RandomOracle(space, objective="reward", max_trials=2, seed=0,
+                              max_consecutive_failed_trials=limit)
+        oracle._set_project_dir(str(tmp_path), case)
+        chief = _serve_in_thread(oracle)
+        c0, c1 = _client("tuner0", monkeypatch), _client("tuner1", monkeypatch)
+        t0, t1 = c0.create_trial("tuner0"), c1.create_trial("tuner1")
+        if case == "budget":
+            c0.update_trial(t0.trial_id, {"reward": 0.5})
+            t0.status = TrialStatus.COMPLETED
+            c0.end_trial(t0)
+            # No new trial to give, but tuner1's may still come back: tuner0 must wait.
+            assert c0.create_trial("tuner0").status == TrialStatus.IDLE
+            c1.update_trial(t1.trial_id, {"reward": 0.4})
+            t1.status = TrialStatus.COMPLETED
+        else:
+            t0.status = t1.status = TrialStatus.FAILED
+            c0.end_trial(t0)
+        c1.end_trial(t1)
+        assert c0.create_trial("tuner0").status == TrialStatus.STOPPED
+        assert chief.is_alive()  # tuner1 was not told yet
+        assert c1.create_trial("tuner1").status == TrialStatus.STOPPED
+        chief.join(timeout=10)
+        assert not chief.is_alive(), f"{case}: the chief did not exit"
+        if case == "budget":
+            assert oracle.stop_reason is None and len(oracle.end_order) == 2
+        else:
+            assert "2 trials in a row failed" in oracle.stop_reason
