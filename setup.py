@@ -28,6 +28,7 @@ setup(
     },
     entry_points={
         "console_scripts": [
+            "nasnet-keras=nasnet_keras.cli:main",
             "nasnet-keras-convert=nasnet_keras.convert:main",
             "nasnet-search=nasnet_search.cli:main",
         ],

@@ -12,6 +12,10 @@ Public API:
 - analysis: `count_mult_adds`, `count_params`
 - drawing: `plot_cell`, `plot_genotype` (``describe()`` on genotypes for text)
 - compound scaling: `compound_scale`, `scale_report`, `search_scaling_coefficients`
+- transfer learning: `replace_head`, `freeze_backbone`, `set_trainable`, `check_head`,
+  `two_phase_finetune`
+- data: `load_data` (tf.data), `load_arrays` (numpy), `DataInfo`
+- export: `export_saved_model`, `export_tflite`, `saved_model_outputs`, `tflite_outputs`
 """
 
 __version__ = "0.1.0"
@@ -30,6 +34,11 @@ from nasnet_keras.preprocessing import decode_predictions, preprocess_input
 from nasnet_keras.analysis import count_mult_adds, count_params
 from nasnet_keras.plotting import plot_cell, plot_genotype
 from nasnet_keras.scaling import compound_scale, scale_report, search_scaling_coefficients
+from nasnet_keras.finetune import (check_head, freeze_backbone, replace_head, set_trainable,
+                                   two_phase_finetune)
+from nasnet_keras.data import DataInfo, load_arrays, load_data
+from nasnet_keras.export import (export_saved_model, export_tflite, saved_model_outputs,
+                                 tflite_outputs)
 
 __all__ = [
     "AuxHead", "CellSpec", "FactorizedReduction", "Genotype", "NASNET_A", "NASNET_A_CONFIGS",
@@ -39,4 +48,7 @@ __all__ = [
     "endpoints", "feature_pyramid", "load_weights", "preprocess_input", "register_operation",
     "save_weights", "without_aux_head", "count_mult_adds", "count_params", "plot_cell",
     "plot_genotype", "compound_scale", "scale_report", "search_scaling_coefficients",
+    "check_head", "freeze_backbone", "replace_head", "set_trainable", "two_phase_finetune",
+    "DataInfo", "load_arrays", "load_data", "export_saved_model", "export_tflite",
+    "saved_model_outputs", "tflite_outputs",
 ]

@@ -1,0 +1,245 @@
+"""The ``nasnet-keras`` command: ``finetune`` a NASNet on your data, ``export`` it.
+
+``finetune`` writes to ``--output``: ``model.keras``, ``curves.png`` (loss and
+accuracy per epoch) and ``metrics.json`` (final validation metrics, data and
+timing).  ``export`` writes a SavedModel or a ``.tflite`` file and prints its
+parity with the Keras model on validation images.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+VARIANTS = ("NASNetA:mobile", "NASNetA:large", "NASNetA:cifar")
+EXPORT_FORMATS = ("saved_model", "tflite", "tflite-float16", "tflite-int8")
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def _non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="nasnet-keras", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    tune = sub.add_parser("finetune", help="fine-tune a NASNet on a data set")
+    tune.add_argument("--model", default="NASNetA:mobile",
+                      help=f"{' | '.join(VARIANTS)} | GENOTYPE.json | MODEL.keras")
+    tune.add_argument("--weights", default=None,
+                      help="imagenet | PATH (NASNet-A variants, genotypes); default: none")
+    tune.add_argument("--data", default="digits", help="digits | tfds:NAME | folder:PATH")
+    tune.add_argument("--data-dir", default=None, help="tensorflow-datasets data_dir")
+    tune.add_argument("--image-size", type=_positive_int, default=None,
+                      help="default: the variant's size (224 mobile, 331 large, 32 otherwise)")
+    tune.add_argument("--epochs", type=_positive_int, default=4, help="both phases together")
+    tune.add_argument("--head-epochs", type=_non_negative_int, default=None,
+                      help="phase 1, backbone frozen (default: half of --epochs, rounded up)")
+    tune.add_argument("--unfreeze-from", default=None,
+                      help="first endpoint trained in phase 2 (default: the last reduction cell)")
+    tune.add_argument("--batch-size", type=_positive_int, default=32)
+    tune.add_argument("--learning-rate", type=float, default=1e-3, help="phase 1 (Adam)")
+    tune.add_argument("--finetune-learning-rate", type=float, default=1e-4, help="phase 2 (Adam)")
+    tune.add_argument("--dropout", type=float, default=0.0, help="before the new classifier")
+    tune.add_argument("--drop-path-keep-prob", type=float, default=1.0,
+                      help="ScheduledDropPath during fine-tuning (NASNet-A variants, genotypes)")
+    tune.add_argument("--aux-head", action="store_true", help="train with an auxiliary head too")
+    tune.add_argument("--augment", action="store_true", help="random crop with padding and flip")
+    tune.add_argument("--new-head", action="store_true",
+                      help="MODEL.keras only: replace its classifier for the data's classes")
+    tune.add_argument("--num-cells", type=_positive_int, default=2, help="GENOTYPE.json: N")
+    tune.add_argument("--penultimate-filters", type=_positive_int, default=192,
+                      help="GENOTYPE.json: P")
+    tune.add_argument("--stem", choices=("cifar", "imagenet"), default="cifar",
+                      help="GENOTYPE.json: stem")
+    tune.add_argument("--max-examples", type=_positive_int, default=None)
+    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--output", default="finetuned", help="folder for the results")
+
+    export = sub.add_parser("export", help="SavedModel or TFLite, with a parity check")
+    export.add_argument("--model", required=True, help="MODEL.keras")
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="saved_model")
+    export.add_argument("--data", default="digits",
+                        help="images for the parity check and int8 calibration")
+    export.add_argument("--data-dir", default=None)
+    export.add_argument("--examples", type=_positive_int, default=64,
+                        help="validation images for parity and calibration")
+    export.add_argument("--output", required=True, help="a folder (saved_model) or a .tflite file")
+    return parser
+
+
+# -- finetune ------------------------------------------------------------------------------------
+def _default_size(model_spec):
+    return {"NASNetA:mobile": 224, "NASNetA:large": 331}.get(model_spec, 32)
+
+
+def _load_genotype(path):
+    import nasnet_keras as nk
+
+    try:
+        with open(path, encoding="utf8") as f:
+            return nk.Genotype.from_json(f.read())
+    except FileNotFoundError:
+        raise SystemExit(f"nasnet-keras: --model {path!r}: no such file.") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise SystemExit(f"nasnet-keras: --model {path!r} is not a valid genotype: {e}") from None
+
+
+def build_model(args, classes, image_size):
+    """The model to fine-tune, with a head for ``classes`` classes."""
+    import keras
+
+    import nasnet_keras as nk
+
+    shape = (image_size, image_size, 3)
+    extra = dict(drop_path_keep_prob=args.drop_path_keep_prob, aux_head=args.aux_head)
+    if args.model in VARIANTS:
+        variant = args.model.split(":")[1]
+        base = nk.NASNetA(variant, weights=args.weights, include_top=args.aux_head,
+                          input_shape=shape, **extra)
+        return nk.replace_head(base, classes, dropout=args.dropout)
+    if args.model.endswith(".json"):
+        genotype = _load_genotype(args.model)
+        base = nk.NASNet(genotype=genotype, num_cells=args.num_cells,
+                         penultimate_filters=args.penultimate_filters, stem=args.stem,
+                         input_shape=shape, include_top=args.aux_head, weights=args.weights,
+                         classes=classes, **extra)
+        return nk.replace_head(base, classes, dropout=args.dropout)
+    if args.model.endswith(".keras"):
+        if not os.path.exists(args.model):
+            raise SystemExit(f"nasnet-keras: --model {args.model!r}: no such file.")
+        model = keras.saving.load_model(args.model, compile=False)
+        if args.new_head:
+            return nk.replace_head(model, classes, dropout=args.dropout)
+        nk.check_head(model, classes, data=args.data)
+        return model
+    raise SystemExit(f"nasnet-keras: --model must be {' | '.join(VARIANTS)} | GENOTYPE.json | "
+                     f"MODEL.keras, got {args.model!r}.")
+
+
+def _plot_curves(histories, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    logs = {}
+    for history in histories:
+        if history is not None:
+            for key, values in history.history.items():
+                logs.setdefault(key, []).extend(values)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for key in (metric, f"val_{metric}"):
+            if key in logs:
+                ax.plot(range(1, len(logs[key]) + 1), logs[key], marker="o", label=key)
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def cmd_finetune(args):
+    import keras
+
+    import nasnet_keras as nk
+    from nasnet_keras.data import load_data
+
+    keras.utils.set_random_seed(args.seed)
+    size = args.image_size or _default_size(args.model)
+    try:
+        train, val, info = load_data(args.data, image_size=size, batch_size=args.batch_size,
+                                     augment=args.augment, seed=args.seed, data_dir=args.data_dir,
+                                     max_examples=args.max_examples)
+    except ValueError as e:
+        raise SystemExit(f"nasnet-keras: {e}") from None
+    model = build_model(args, info.classes, size)
+    if isinstance(model.output, (list, tuple)):
+        train, val = nk.duplicate_targets(train), nk.duplicate_targets(val)
+    head = (args.epochs + 1) // 2 if args.head_epochs is None else min(args.head_epochs, args.epochs)
+    print(f"Fine-tuning {model.name} ({model.count_params():,} parameters) on {args.data}: "
+          f"{info.train_examples} train / {info.validation_examples} validation images, "
+          f"{info.classes} classes, {size} px; {head} head + {args.epochs - head} fine-tuning "
+          "epochs.", flush=True)
+    start = time.time()
+    histories = nk.two_phase_finetune(
+        model, train, val, head_epochs=head, finetune_epochs=args.epochs - head,
+        unfreeze_from=args.unfreeze_from, head_learning_rate=args.learning_rate,
+        finetune_learning_rate=args.finetune_learning_rate, classes=info.classes, verbose=1)
+    seconds = time.time() - start
+    os.makedirs(args.output, exist_ok=True)
+    results = model.evaluate(val, verbose=0, return_dict=True)
+    metrics = {"data": args.data, "model": args.model, "weights": args.weights,
+               "classes": info.classes, "image_size": size,
+               "train_examples": info.train_examples,
+               "validation_examples": info.validation_examples,
+               "epochs": {"head": head, "finetune": args.epochs - head},
+               "validation": {k: float(v) for k, v in results.items()},
+               "train_seconds": round(seconds, 1)}
+    paths = {"model": os.path.join(args.output, "model.keras"),
+             "curves": os.path.join(args.output, "curves.png"),
+             "metrics": os.path.join(args.output, "metrics.json")}
+    nk.without_aux_head(model).save(paths["model"])
+    _plot_curves(histories.values(), paths["curves"])
+    with open(paths["metrics"], "w", encoding="utf8") as f:
+        json.dump(metrics, f, indent=1)
+    print(f"validation {json.dumps(metrics['validation'])}; wrote {', '.join(paths.values())}")
+    return paths
+
+
+# -- export --------------------------------------------------------------------------------------
+def cmd_export(args):
+    import keras
+    import numpy as np
+
+    from nasnet_keras import export
+    from nasnet_keras.data import load_arrays
+
+    if not os.path.exists(args.model):
+        raise SystemExit(f"nasnet-keras: --model {args.model!r}: no such file.")
+    model = keras.saving.load_model(args.model, compile=False)
+    size = model.input_shape[1]
+    try:
+        _, (x, _), _ = load_arrays(args.data, image_size=size, data_dir=args.data_dir,
+                                   max_examples=args.examples)
+    except ValueError as e:
+        raise SystemExit(f"nasnet-keras: {e}") from None
+    x = x[:args.examples]
+    reference = np.asarray(model.predict(x, verbose=0))
+    if args.format == "saved_model":
+        path = export.export_saved_model(model, args.output)
+        outputs = export.saved_model_outputs(path, x)
+    else:
+        quantization = {"tflite": None, "tflite-float16": "float16",
+                        "tflite-int8": "int8"}[args.format]
+        path = export.export_tflite(model, args.output, quantization=quantization,
+                                    representative_data=x)
+        outputs = export.tflite_outputs(path, x)
+    parity = {"format": args.format, "path": path, "examples": len(x),
+              "max_abs_difference": float(np.max(np.abs(outputs - reference))),
+              "top1_agreement": float(np.mean(outputs.argmax(-1) == reference.argmax(-1)))}
+    print(json.dumps(parity))
+    return parity
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return {"finetune": cmd_finetune, "export": cmd_export}[args.command](args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
