@@ -17,11 +17,12 @@ $(STAMP): setup.py pyproject.toml
 demo: $(STAMP)
 	$(PY) -m nasnet_search.demo
 
+# Two processes (pytest-xdist), one test file each at a time: both cores, and smaller heaps.
 test: $(STAMP)
-	$(PY) -m pytest -q -ra tests
+	$(PY) -m pytest -q -ra -n 2 --dist loadfile tests
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -ra -m "not slow" tests
+	$(PY) -m pytest -q -ra -n 2 --dist loadfile -m "not slow" tests
 
 bench: $(STAMP)
 	$(PY) benchmarks/inference.py

@@ -24,7 +24,7 @@ setup(
         "matplotlib>=3.7",
     ],
     extras_require={
-        "dev": ["pytest>=7", "nbformat>=5", "nbclient>=0.7", "ipykernel>=6"],
+        "dev": ["pytest>=7", "pytest-xdist>=3", "nbformat>=5", "nbclient>=0.7", "ipykernel>=6"],
     },
     entry_points={
         "console_scripts": [

@@ -68,7 +68,13 @@ def replace_head(model, classes, dropout=0.0, activation="softmax", name=None):
         config = dict(aux[0].get_config(), classes=classes, activation=activation)
         new_aux = AuxHead.from_config(config)
         outputs = [outputs, new_aux(aux[0].input)]
-    return keras.Model(model.inputs, outputs, name=name or model.name)
+    return keras.Model(_inputs(model), outputs, name=name or model.name)
+
+
+def _inputs(model):
+    # A single input stays a tensor, not a one-item list: exported signatures, and
+    # calls with a plain array, expect the original structure.
+    return model.inputs[0] if len(model.inputs) == 1 else model.inputs
 
 
 def _head_classes(model):

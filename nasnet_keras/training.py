@@ -28,4 +28,5 @@ def without_aux_head(model):
     """The inference model: the same layers and weights, main output only."""
     if not any(isinstance(layer, AuxHead) for layer in model.layers):
         return model
-    return keras.Model(model.inputs, model.outputs[0], name=model.name)
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, model.outputs[0], name=model.name)

@@ -12,7 +12,7 @@ SMALL = {
     "transfer_learning.ipynb": 'IMAGE_SIZE = 32\nHEAD_EPOCHS, FINETUNE_EPOCHS = 1, 1\n'
                                'BATCH_SIZE = 64\nMAX_EXAMPLES = 512\n',
     "architecture_search.ipynb": 'TRIALS = 2\nNUM_BLOCKS = 2\nCHILD = dict(num_cells=1, filters=4)\n'
-                                 'IMAGE_SIZE = 16\nEPOCHS = 1\nMAX_EXAMPLES = 256\n'
+                                 'IMAGE_SIZE = 32\nEPOCHS = 1\nMAX_EXAMPLES = 256\n'
                                  'FINAL = dict(num_cells=1, filters=8)\nFINAL_EPOCHS = 1\n',
     "custom_cells.ipynb": "NUM_CELLS = 1\nPENULTIMATE_FILTERS = 96\n",
 }
