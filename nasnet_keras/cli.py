@@ -167,7 +167,10 @@ def cmd_finetune(args):
                                      max_examples=args.max_examples)
     except ValueError as e:
         raise SystemExit(f"nasnet-keras: {e}") from None
-    model = build_model(args, info.classes, size)
+    try:
+        model = build_model(args, info.classes, size)
+    except ValueError as e:  # weights that do not fit, a head for other classes, bad sizes
+        raise SystemExit(f"nasnet-keras: {e}") from None
     if isinstance(model.output, (list, tuple)):
         train, val = nk.duplicate_targets(train), nk.duplicate_targets(val)
     head = (args.epochs + 1) // 2 if args.head_epochs is None else min(args.head_epochs, args.epochs)

@@ -31,7 +31,7 @@ def searched(tmp_path_factory):
     return model, str(path), xv[:48]
 
 
-def test_saved_model_and_tflite_float_and_int8_parity(searched, tmp_path):
+def test_saved_model_and_tflite_float_and_int8_parity(searched, tmp_path, capsys):
     model, _, x = searched
     reference = np.asarray(model.predict(x, verbose=0))
     saved = nk.export_saved_model(model, tmp_path / "saved_model")
@@ -41,7 +41,8 @@ def test_saved_model_and_tflite_float_and_int8_parity(searched, tmp_path):
     quantized = nk.export_tflite(model, tmp_path / "int8.tflite", quantization="int8",
                                  representative_data=x)
     agreement = np.mean(nk.tflite_outputs(quantized, x).argmax(1) == reference.argmax(1))
-    print(f"int8 top-1 agreement with float: {agreement:.3f} on {len(x)} digits")
+    with capsys.disabled():  # `pytest -s -k tflite tests/test_export.py` shows the number
+        print(f"\nint8 top-1 agreement with float: {agreement:.3f} on {len(x)} digits")
     assert agreement >= 0.8
     with pytest.raises(ValueError, match="`quantization='int8'` needs `representative_data`"):
         nk.export_tflite(model, tmp_path / "x.tflite", quantization="int8")
