@@ -72,6 +72,10 @@ def export_tflite(model, path, quantization=None, representative_data=None,
     if quantization == "int8" and representative_data is None:
         raise ValueError("`quantization='int8'` needs `representative_data` (images preprocessed "
                          "as for the model) to calibrate activation ranges.")
+    shape = tuple(model.inputs[0].shape)
+    if any(d is None for d in shape[1:]):
+        raise ValueError(f"`model` {model.name!r} takes any image size (input shape {shape}); TFLite "
+                         "needs a fixed one: build it with e.g. input_shape=(224, 224, 3).")
     workdir = tempfile.mkdtemp(prefix="nasnet_tflite_")
     try:
         saved = export_saved_model(model, os.path.join(workdir, "saved_model"))

@@ -48,6 +48,10 @@ def test_saved_model_and_tflite_float_and_int8_parity(searched, tmp_path, capsys
         nk.export_tflite(model, tmp_path / "x.tflite", quantization="int8")
     with pytest.raises(ValueError, match="`quantization` must be one of"):
         nk.export_tflite(model, tmp_path / "x.tflite", quantization="int4")
+    any_size = nk.NASNet(genotype=nk.NASNET_A, num_cells=1, penultimate_filters=96, stem="cifar",
+                         include_top=False)
+    with pytest.raises(ValueError, match="takes any image size .*TFLite needs a fixed one"):
+        nk.export_tflite(any_size, tmp_path / "x.tflite")
 
 
 def test_searched_keras_file_loads_in_a_fresh_process_and_exports_from_the_cli(searched, tmp_path,
