@@ -171,6 +171,7 @@ def cmd_finetune(args):
         model = build_model(args, info.classes, size)
     except ValueError as e:  # weights that do not fit, a head for other classes, bad sizes
         raise SystemExit(f"nasnet-keras: {e}") from None
+    plain_val = val
     if isinstance(model.output, (list, tuple)):
         train, val = nk.duplicate_targets(train), nk.duplicate_targets(val)
     head = (args.epochs + 1) // 2 if args.head_epochs is None else min(args.head_epochs, args.epochs)
@@ -185,7 +186,9 @@ def cmd_finetune(args):
         finetune_learning_rate=args.finetune_learning_rate, classes=info.classes, verbose=1)
     seconds = time.time() - start
     os.makedirs(args.output, exist_ok=True)
-    results = model.evaluate(val, verbose=0, return_dict=True)
+    final = nk.without_aux_head(model)  # what is saved and deployed
+    final.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    results = final.evaluate(plain_val, verbose=0, return_dict=True)
     metrics = {"data": args.data, "model": args.model, "weights": args.weights,
                "classes": info.classes, "image_size": size,
                "train_examples": info.train_examples,
@@ -196,7 +199,7 @@ def cmd_finetune(args):
     paths = {"model": os.path.join(args.output, "model.keras"),
              "curves": os.path.join(args.output, "curves.png"),
              "metrics": os.path.join(args.output, "metrics.json")}
-    nk.without_aux_head(model).save(paths["model"])
+    final.save(paths["model"])
     _plot_curves(histories.values(), paths["curves"])
     with open(paths["metrics"], "w", encoding="utf8") as f:
         json.dump(metrics, f, indent=1)

@@ -61,7 +61,8 @@ def test_finetune_command_from_local_weights_on_digits(tmp_path, capsys):
     paths = cli(["finetune", "--model", str(genotype), "--weights", weights, "--data", "digits",
                  "--image-size", "32", "--num-cells", "1", "--penultimate-filters", "96",
                  "--epochs", "3", "--batch-size", "64", "--learning-rate", "0.01",
-                 "--finetune-learning-rate", "0.001", "--output", str(out)])
+                 "--finetune-learning-rate", "0.001", "--aux-head", "--drop-path-keep-prob",
+                 "0.9", "--output", str(out)])
     metrics = json.load(open(paths["metrics"]))
     # Chance is 0.10; the number is reported in the README.
     assert metrics["validation"]["accuracy"] > 0.5, metrics
