@@ -130,6 +130,7 @@ def load_arrays(spec="digits", image_size=32, validation_fraction=0.2, seed=0,
         name = spec[len("tfds:"):]
         data, info = tfds.load(name, split="train", as_supervised=True, with_info=True,
                                data_dir=data_dir)
+        # Twice the cap, so that the validation share still gets examples after the split.
         pairs = list(tfds.as_numpy(data.take(max_examples * 2) if max_examples else data))
         if not pairs:
             raise ValueError(f"`{argument}` {spec!r}: the train split is empty.")

@@ -8,7 +8,9 @@ Public API:
 - tuner: `NASTuner`
 - results: `load_results`, `write_report`
 - synthetic landscapes for comparing strategies: `SyntheticLandscape`, `simulate`
-- command line: ``nasnet-search run | resume | export | report``
+- distributed search on keras-tuner's chief/worker mode: `launch` (a chief and K workers
+  on this machine); the serving loop, leases and retries live in `nasnet_search.distributed`
+- command line: ``nasnet-search run | resume | export | report`` (``--workers K``)
 """
 
 __version__ = "0.1.0"
@@ -25,11 +27,12 @@ from nasnet_search.tuner import NASTuner
 from nasnet_search.results import load_results
 from nasnet_search.report import write_report
 from nasnet_search.synthetic import SyntheticLandscape, SyntheticTuner, simulate
+from nasnet_search.distributed import launch
 
 __all__ = [
     "Decision", "ENAS_OPERATIONS", "EvolutionOracle", "MacroArchitecture", "MacroLayer",
     "MacroSearchSpace", "NASNetSearchSpace", "NASOracle", "NASTuner", "PNAS_OPERATIONS",
     "RLOracle", "RLSettings", "RandomOracle", "Reward", "SearchSpace", "SyntheticLandscape",
     "SyntheticTuner", "load_results", "rl_settings", "simulate", "space_from_config",
-    "write_report",
+    "write_report", "launch",
 ]
