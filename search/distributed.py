@@ -233,8 +233,8 @@ def launch(argv, workers, host="127.0.0.1", port=None, gpus=None, worker_restart
     set; their output is prefixed with the role's name.  A worker that crashes
     while the chief runs is restarted with the same id (it then gets its trial
     back), up to ``worker_restarts`` times.  When the chief ends, workers get
-    ``shutdown_seconds`` to end, then are stopped.  The code is the chief's, or
-    1 when a worker failed for good.
+    ``shutdown_seconds`` to end, then are stopped (not a failure).  The code is
+    the chief's, or 1 when a worker failed for good.
     """
     out = out or sys.stdout
     lock = threading.Lock()
@@ -263,10 +263,12 @@ def launch(argv, workers, host="127.0.0.1", port=None, gpus=None, worker_restart
             try:
                 worker.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                # E.g. a worker that started after the chief had finished waits for it.
                 worker.say(f"{worker.name} still running {shutdown_seconds:g} s after the chief "
                            "ended; stopping it.")
                 worker.proc.terminate()
                 worker.proc.wait()
+                continue
             if worker.proc.returncode not in (0, None) and not getattr(worker, "reported", False):
                 failed = True
     except BaseException:
