@@ -15,23 +15,38 @@ from nasnet_keras.cell import NASNetCell
 from nasnet_keras.weights.naming import _layer_prefix
 
 
+def endpoint_layers(model):
+    """OrderedDict {endpoint name: index in ``model.layers`` of the layer producing it}."""
+    prefix = _layer_prefix(model)
+    found = collections.OrderedDict()
+    for i, layer in enumerate(model.layers):
+        base = layer.name[len(prefix):]
+        if base in ("conv0_bn", "l1_stem_bn"):
+            found["stem"] = i
+        elif isinstance(layer, NASNetCell):
+            found[layer.scope] = i
+        elif base == "final_relu":
+            found["final"] = i
+    return found
+
+
 def _walk(model):
     """[(endpoint name, tensor, level)] in network order; level k = stride 2**k."""
     prefix = _layer_prefix(model)
     out, level = [], None
-    for layer in model.layers:
-        base = layer.name[len(prefix):]
-        if base in ("conv0_bn", "l1_stem_bn"):
-            level = 1 if base == "conv0_bn" else 0
-            out.append(("stem", layer.output, level))
+    for name, index in endpoint_layers(model).items():
+        layer = model.layers[index]
+        if name == "stem":
+            level = 1 if layer.name[len(prefix):] == "conv0_bn" else 0
+            out.append((name, layer.output, level))
         elif isinstance(layer, NASNetCell):
             level += layer.strides == 2
             output = layer.output
             if isinstance(output, (list, tuple)):  # a "pass" (NASNet-B) cell: all outputs
                 output = keras.layers.Concatenate(name=f"{layer.name}_outputs")(list(output))
-            out.append((layer.scope, output, level))
-        elif base == "final_relu":
-            out.append(("final", layer.output, level))
+            out.append((name, output, level))
+        else:
+            out.append((name, layer.output, level))
     return out
 
 

@@ -11,25 +11,14 @@ frozen by default (``bn_trainable=False``), the usual advice for small data.
 
 import keras
 
-from nasnet_keras.cell import NASNetCell
+from nasnet_keras.features import endpoint_layers
 from nasnet_keras.heads import AuxHead
 from nasnet_keras.weights.naming import _layer_prefix
 
-HEAD_LAYERS = ("avg_pool", "max_pool", "dropout", "predictions")
-
 
 def _endpoint_layers(model):
-    """{endpoint name: index of its last layer in ``model.layers``} (see `endpoints`)."""
-    prefix = _layer_prefix(model)
-    found = {}
-    for i, layer in enumerate(model.layers):
-        base = layer.name[len(prefix):]
-        if base in ("conv0_bn", "l1_stem_bn"):
-            found["stem"] = i
-        elif isinstance(layer, NASNetCell):
-            found[layer.scope] = i
-        elif base == "final_relu":
-            found["final"] = i
+    """{endpoint name: index of its layer in ``model.layers``} (see `endpoints`)."""
+    found = endpoint_layers(model)
     if "final" not in found:
         raise ValueError(f"Model {model.name!r} was not built by nasnet_keras.NASNet (it has no "
                          "`final_relu` layer).")

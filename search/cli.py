@@ -13,17 +13,11 @@ import argparse
 import os
 import sys
 
+from nasnet_keras.cli import _positive_int
 from nasnet_search import storage
 
 CONFIG = "search_config.json"
 ALGORITHMS = ("ppo", "reinforce", "random", "evolution")
-
-
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return value
 
 
 def _positive_float(text):

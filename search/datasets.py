@@ -4,9 +4,7 @@ The loader is `nasnet_keras.data` (shared with fine-tuning); the search keeps
 its small data sets in memory as arrays, float32 RGB in [-1, 1].
 """
 
-from nasnet_keras.data import DATA_FORMS, load_arrays
-
-DATASET_FORMS = DATA_FORMS
+from nasnet_keras.data import load_arrays
 
 
 def load_dataset(spec="digits", image_size=32, validation_fraction=0.2, seed=0, max_examples=None,
