@@ -251,31 +251,32 @@ def _fr_size(cin, F, res_out):
     return cin * F + 4 * F, cin * F * res_out ** 2
 
 
-def _cell_size(spec, F, stride, in_channels, modes, res_in):
+def _cell_size(spec, F, stride, in_channels, modes, res_in, live=None):
     """(params, mult-adds, output channels) of one cell; mirrors NASNetCell.build."""
     res_out = -(-res_in // stride)
-    params = in_channels[0] * F + 4 * F
-    macs = in_channels[0] * F * res_in ** 2
+    used = spec.inputs_read(live)
+    params = macs = 0
+    if 0 in used:
+        params += in_channels[0] * F + 4 * F
+        macs += in_channels[0] * F * res_in ** 2
     channels = [F]
-    for c, mode in zip(in_channels[1:], modes):
-        if mode.startswith("reduce"):
-            params += c * F + 4 * F
-            macs += c * F * res_in ** 2
-            c = F
-        elif mode == "match" and c != F:
+    for j, (c, mode) in enumerate(zip(in_channels[1:], modes), start=1):
+        if j in used and (mode.startswith("reduce") or (mode == "match" and c != F)):
             params += c * F + 4 * F
             macs += c * F * res_in ** 2
             c = F
         channels.append(c)
     at_out = [stride == 1] * len(channels)
+    needed = spec.blocks_needed(live)
     for b in range(spec.num_blocks):
         lop, lin, rop, rin, comb = spec.block(b)
-        for op, src in ((lop, lin), (rop, rin)):
-            s = stride if src < spec.num_inputs else 1
-            p, m = _op_size(op, channels[src], F, s, res_in, res_out)
-            params, macs = params + p, macs + m
-        if comb in ("add_layernorm", "add_instancenorm"):
-            params += 2 * F
+        if b in needed:
+            for op, src in ((lop, lin), (rop, rin)):
+                s = stride if src < spec.num_inputs else 1
+                p, m = _op_size(op, channels[src], F, s, res_in, res_out)
+                params, macs = params + p, macs + m
+            if comb in ("add_layernorm", "add_instancenorm"):
+                params += 2 * F
         channels.append(2 * F if comb == "concat" else F)
         at_out.append(True)
     if spec.output_mode == "pass":
@@ -292,56 +293,54 @@ def analytic_size(genotype, num_cells, penultimate_filters, stem, image_size, cl
                   stem_multiplier=3):
     """(params, mult-adds) of NASNet(...) without building it; mirrors model.NASNet."""
     from nasnet_keras.cell import PREV_MODE_BY_LEVEL_GAP
-    from nasnet_keras.model import cell_output_units, reduction_indices
+    from nasnet_keras.model import (_head_inputs, _live_outputs, _sources, cell_output_units,
+                                    reduction_indices)
 
     F = penultimate_filters // (cell_output_units(genotype.normal) * m * m)
     if stem == "imagenet":
-        c0, res = 32, (image_size - 3) // 2 + 1
+        c0, res, level = 32, (image_size - 3) // 2 + 1, 1
     else:
-        c0, res = int(F * stem_multiplier), image_size
+        c0, res, level = int(F * stem_multiplier), image_size, 0
     params = 27 * c0 + 4 * c0
     macs = 27 * c0 * res ** 2
-    k = genotype.num_inputs
-    history = [None] * (k - 1) + [(c0, 1 if stem == "imagenet" else 0, res)]
-
-    def take(entry, j):
-        c, level, r = entry
-        return (c[j] if isinstance(c, list) else c), level, r
-
-    def run(spec, filters, stride):
-        nonlocal params, macs
-        srcs = [history[-1]] + [history[-1 - j] if 1 + j <= len(history) else None
-                                for j in range(1, k)]
-        c_x, level, r = take(srcs[0], 0)
-        chans, modes = [c_x], []
-        for j, src in enumerate(srcs[1:], start=1):
-            if src is None:
-                chans.append(c_x)
-                modes.append("passthrough")
-                continue
-            c, lv, _ = take(src, j)
-            modes.append(PREV_MODE_BY_LEVEL_GAP[level - lv])
-            chans.append(c)
-        p, mm, out, r_out = _cell_size(spec, filters, stride, chans, modes, r)
-        params, macs = params + p, macs + mm
-        history.append((out, level + (stride == 2), r_out))
-
+    plan = []  # (spec, scope, filters, strides, skip, aux), as the builder's
     if stem == "imagenet":
-        run(genotype.reduction, F // (m * m), 2)
-        run(genotype.reduction, F // m, 2)
+        plan += [(genotype.reduction, "", F // (m * m), 2, False, False),
+                 (genotype.reduction, "", F // m, 2, False, False)]
     reductions = reduction_indices(num_cells)
     scale = 1
     for n in range(3 * num_cells):
         if n in reductions:
             scale *= m
-            run(genotype.reduction, F * scale, 2)
-        run(genotype.normal, F * scale, 1)
-    last = history[-1][0]
-    if isinstance(last, list):  # the head concatenates what the next cell would take
-        width = sum(take(history[-1 - j], j)[0] for j in range(k)
-                    if history[-1 - j] is not None and history[-1 - j][1] == history[-1][1])
+            plan.append((genotype.reduction, "", F * scale, 2, False, False))
+        plan.append((genotype.normal, "", F * scale, 1, False, False))
+    k = genotype.num_inputs
+    live = _live_outputs(plan, k, level)
+    history = [None] * (k - 1) + [(c0, level, res)]
+
+    def take(entry, j):
+        c, lv, r = entry
+        return (c[j] if isinstance(c, list) else c), lv, r
+
+    for (spec, _, filters, stride, _, _), cell_live in zip(plan, live):
+        srcs = _sources(history, k)
+        c_x, level, r = take(srcs[0], 0)
+        chans, modes = [c_x], []
+        for j, src in enumerate(srcs[1:], start=1):
+            if src is None or j not in spec.inputs_read(cell_live):
+                chans.append(c_x)
+                modes.append("passthrough" if src is None else "match")
+                continue
+            c, lv, _ = take(src, j)
+            modes.append(PREV_MODE_BY_LEVEL_GAP[level - lv])
+            chans.append(c)
+        p, mm, out, r_out = _cell_size(spec, filters, stride, chans, modes, r, cell_live)
+        params, macs = params + p, macs + mm
+        history.append((out, level + (stride == 2), r_out))
+    if isinstance(history[-1][0], list):  # the head concatenates what the next cell would take
+        width = sum(take(history[-1 - j], j)[0] for j in _head_inputs(history, k))
     else:
-        width = last
+        width = history[-1][0]
     params += width * classes + classes
     macs += width * classes
     return params, macs

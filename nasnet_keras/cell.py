@@ -17,7 +17,8 @@ work (keras.applications gets this wrong, see implementations.md §0.3):
   ReLU -> factorized reduction.
 
 A ``"pass"`` cell (NASNet-B) returns its B block outputs as a list instead of
-one concatenation.
+one concatenation; with ``live_outputs`` only those outputs (and the blocks
+they need) are built and returned, in that order.
 """
 
 import keras
@@ -54,9 +55,10 @@ class NASNetCell(keras.layers.Layer):
     def __init__(self, spec, filters, strides=1, prev_mode="match", pad_mode="keras",
                  bn_momentum=0.9997, bn_epsilon=1e-3, weight_decay=0.0,
                  drop_path_keep_prob=1.0, cell_index=0, total_cells=1,
-                 total_training_steps=1, scope=None, seed=None, **kwargs):
+                 total_training_steps=1, scope=None, seed=None, live_outputs=None, **kwargs):
         super().__init__(**kwargs)
         self.spec = CellSpec.from_dict(spec, label=self.name)
+        self.live_outputs = self._check_live_outputs(live_outputs)
         if int(filters) < 1:
             raise ValueError(f"NASNetCell {self.name}: `filters` must be >= 1, got {filters!r}.")
         if strides not in (1, 2):
@@ -81,6 +83,22 @@ class NASNetCell(keras.layers.Layer):
             keep_prob=drop_path_keep_prob, cell_index=cell_index, total_cells=total_cells,
             total_training_steps=total_training_steps, seed=seed, name="drop_path")
 
+    def _check_live_outputs(self, live_outputs):
+        if live_outputs is None:
+            return None
+        blocks = self.spec.num_blocks
+        try:
+            live = tuple(int(b) for b in live_outputs)
+        except (TypeError, ValueError):
+            live = ()
+        if (self.spec.output_mode != "pass" or not live or len(set(live)) != len(live)
+                or any(not 0 <= b < blocks for b in live)):
+            raise ValueError(
+                f"NASNetCell {self.name}: `live_outputs` must be None or distinct block indices "
+                f"in [0, {blocks}) of a \"pass\" cell, got {live_outputs!r} "
+                f"(output mode {self.spec.output_mode!r}).")
+        return live
+
     # --- construction -----------------------------------------------------------------
 
     def build(self, input_shape):
@@ -89,10 +107,10 @@ class NASNetCell(keras.layers.Layer):
                 f"NASNetCell {self.name}: expected a list of {self.spec.num_inputs} inputs "
                 f"[current, previous, ...], got {input_shape!r}.")
         F = self.filters
-        # A sampled cell may ignore an input; preparing it anyway would leave
-        # weights without gradients (Keras warns at every step).
-        self.used_inputs = sorted(i for i in set(self.spec.inputs) | set(self.spec.concat)
-                                  if i < self.spec.num_inputs)
+        # Blocks whose output goes nowhere and inputs nothing reads are not built: their
+        # weights would get no gradients (Keras warns at every step).
+        self.needed_blocks = self.spec.blocks_needed(self.live_outputs)
+        self.used_inputs = self.spec.inputs_read(self.live_outputs)
         self.base_conv = self.base_bn = None
         if 0 in self.used_inputs:
             self.base_conv = self.norm.conv(F, 1, name="1x1")
@@ -126,6 +144,10 @@ class NASNetCell(keras.layers.Layer):
         self.combine_norms = {}
         for b in range(self.spec.num_blocks):
             lop, lin, rop, rin, combine = self.spec.block(b)
+            if b not in self.needed_blocks:
+                self.block_ops += [None, None]
+                states.append((F, True))
+                continue
             for side, op_name, src in (("left", lop, lin), ("right", rop, rin)):
                 stride = self.strides if src < self.spec.num_inputs else 1
                 op = build_operation(op_name, F, stride, states[src][0], self.pad_mode,
@@ -179,6 +201,9 @@ class NASNetCell(keras.layers.Layer):
         for b in range(self.spec.num_blocks):
             left, right = self.block_ops[2 * b], self.block_ops[2 * b + 1]
             lop, lin, rop, rin, combine = self.spec.block(b)
+            if left is None:  # nothing reads this block's output
+                states.append(None)
+                continue
             outs = []
             for op, op_name, src in ((left, lop, lin), (right, rop, rin)):
                 key = getattr(op, "pure_key", None)  # custom ops may lack these
@@ -211,7 +236,8 @@ class NASNetCell(keras.layers.Layer):
         if self.spec.output_mode == "pass":
             if training:
                 self.drop_path.advance()
-            return states[self.spec.num_inputs:]
+            live = self.live_outputs or range(self.spec.num_blocks)
+            return [states[self.spec.num_inputs + b] for b in live]
         parts = []
         for idx in self.spec.concat:
             state = states[idx]
@@ -242,6 +268,8 @@ class NASNetCell(keras.layers.Layer):
                 out.update({scope + n: v for n, v in
                             bn_variables("prev_bn", self.input_bns[str(j)]).items()})
         for i, op in enumerate(self.block_ops):
+            if op is None:
+                continue
             side = "left" if i % 2 == 0 else "right"
             for name, var in op.slim_variables().items():
                 out[f"comb_iter_{i // 2}/{side}/{name}"] = var
@@ -269,4 +297,5 @@ class NASNetCell(keras.layers.Layer):
             "total_training_steps": dp.total_training_steps,
             "scope": self.scope,
             "seed": self.seed,
+            "live_outputs": None if self.live_outputs is None else list(self.live_outputs),
         }

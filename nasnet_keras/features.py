@@ -42,8 +42,9 @@ def _walk(model):
         elif isinstance(layer, NASNetCell):
             level += layer.strides == 2
             output = layer.output
-            if isinstance(output, (list, tuple)):  # a "pass" (NASNet-B) cell: all outputs
-                output = keras.layers.Concatenate(name=f"{layer.name}_outputs")(list(output))
+            if isinstance(output, (list, tuple)):  # a "pass" (NASNet-B) cell: its live outputs
+                output = (output[0] if len(output) == 1 else
+                          keras.layers.Concatenate(name=f"{layer.name}_outputs")(list(output)))
             out.append((name, output, level))
         else:
             out.append((name, layer.output, level))

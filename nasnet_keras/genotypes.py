@@ -159,6 +159,31 @@ class CellSpec:
     def num_blocks(self):
         return len(self.combine)
 
+    def blocks_needed(self, outputs=None):
+        """Blocks that must run: those whose output leaves the cell, and those they read.
+
+        ``outputs`` (pass cells only): the block outputs wanted; None means all.  A
+        concat cell's output is its ``concat`` list, so a block neither concatenated
+        nor read by one that is would only add weights without gradients.
+        """
+        k = self.num_inputs
+        if self.output_mode == "pass":
+            todo = list(range(self.num_blocks) if outputs is None else outputs)
+        else:
+            todo = [s - k for s in self.concat if s >= k]
+        needed = set()
+        while todo:
+            b = todo.pop()
+            if b not in needed:
+                needed.add(b)
+                todo += [src - k for src in self.inputs[2 * b:2 * b + 2] if src >= k]
+        return needed
+
+    def inputs_read(self, outputs=None):
+        """Cell inputs read by the needed blocks or concatenated (see `blocks_needed`)."""
+        read = {src for b in self.blocks_needed(outputs) for src in self.inputs[2 * b:2 * b + 2]}
+        return sorted(i for i in read | set(self.concat) if i < self.num_inputs)
+
     def block(self, b):
         """(left_op, left_input, right_op, right_input, combine) of block ``b``."""
         return (

@@ -178,33 +178,53 @@ def NASNet(
         x = make_bn(bn_momentum, bn_epsilon, name=f"{prefix}l1_stem_bn")(x)
         stem_level = 0
 
-    # One entry per cell, oldest first: (output, level), level k = stride 2**k.
-    # A "pass" cell's output is a list: its output j feeds the cell j + 1 later.
-    # None: no cell that far back yet (the input is passed through, slim's prev=None).
+    # The cells in network order: (spec, scope, filters, strides, skip, aux head after it).
+    plan = []
+    if stem == "imagenet":
+        scaling = 1.0 / (m * m)
+        for i in range(2):
+            plan.append((genotype.reduction, f"cell_stem_{i}", int(filters * scaling), 2, False, False))
+            scaling *= m
+    scaling = 1
+    for n in range(3 * num_cells):
+        after_reduction = n in reductions
+        if after_reduction:
+            scaling *= m
+            plan.append((genotype.reduction, f"reduction_cell_{reductions.index(n)}",
+                         filters * scaling, 2, False, False))
+        plan.append((genotype.normal, f"cell_{n}", filters * scaling, 1,
+                     skip_reduction and after_reduction,
+                     aux_head and include_top and n == reductions[1] - 1))
     k = genotype.num_inputs
+    live = _live_outputs(plan, k, stem_level)
+
+    # One entry per cell, oldest first: (output, level), level k = stride 2**k.
+    # A "pass" cell's output is a dict {j: tensor}: its output j feeds the cell j + 1
+    # later; outputs nothing would read are not computed (see `_live_outputs`).
+    # None: no cell that far back yet (the input is passed through, slim's prev=None).
     history = [None] * (k - 1) + [(x, stem_level)]
 
     def take(entry, j):
         tensor, level = entry
-        return (tensor[j] if isinstance(tensor, list) else tensor), level
-
-    def sources(skip=False):
-        """Inputs of the next cell: slot j <- history[-1 - j] (slot 1 one further with skip)."""
-        out = [history[-1]]
-        for j in range(1, k):
-            back = 1 + j + (1 if skip and j == 1 else 0)
-            out.append(history[-back] if back <= len(history) else None)
-        return out
+        return (tensor[j] if isinstance(tensor, dict) else tensor), level
 
     def run_cell(spec, scope, cell_filters, strides, srcs, cell_index):
-        x, level = take(srcs[0], 0)
+        read = spec.inputs_read(live[cell_index])
+        tensor, level = srcs[0]
+        if isinstance(tensor, dict):  # an unread slot 0 may have no live output 0
+            x = tensor[0] if 0 in tensor else next(iter(tensor.values()))
+        else:
+            x = tensor
         tensors, modes = [x], []
         for j, src in enumerate(srcs[1:], start=1):
             if src is None:
                 tensors.append(x)
                 modes.append("passthrough")
                 continue
-            t, t_level = take(src, j)
+            if j not in read:  # never prepared, so any tensor will do
+                t, t_level = x, level
+            else:
+                t, t_level = take(src, j)
             mode = PREV_MODE_BY_LEVEL_GAP.get(level - t_level)
             if mode is None:
                 raise ValueError(
@@ -214,49 +234,31 @@ def NASNet(
             modes.append(mode)
         cell = NASNetCell(spec, cell_filters, strides=strides,
                           prev_mode=modes[0] if k == 2 else modes, cell_index=cell_index,
-                          scope=scope, name=f"{prefix}{scope}",
+                          scope=scope, name=f"{prefix}{scope}", live_outputs=live[cell_index],
                           # One seed per cell, or every cell would draw the same masks.
                           seed=None if seed is None else seed + cell_index, **cell_kwargs)
-        history.append((cell(tensors), level + (strides == 2)))
-        return history[-1][0]
+        out = cell(tensors)
+        if spec.output_mode == "pass":
+            out = dict(zip(live[cell_index] or range(spec.num_blocks), out))
+        history.append((out, level + (strides == 2)))
+        return out
 
     def merged(output, name):
-        if not isinstance(output, list):
+        if not isinstance(output, dict):
             return output
-        return layers.Concatenate(name=f"{prefix}{name}")(output)
-
-    cell_index = 0
-    if stem == "imagenet":
-        scaling = 1.0 / (m * m)
-        for i in range(2):
-            run_cell(genotype.reduction, f"cell_stem_{i}", int(filters * scaling), 2,
-                     sources(), cell_index)
-            cell_index += 1
-            scaling *= m
+        return layers.Concatenate(name=f"{prefix}{name}")(list(output.values()))
 
     aux_output = None
-    scaling = 1
-    for n in range(3 * num_cells):
-        after_reduction = n in reductions
-        if after_reduction:
-            scaling *= m
-            run_cell(genotype.reduction, f"reduction_cell_{reductions.index(n)}",
-                     filters * scaling, 2, sources(), cell_index)
-            cell_index += 1
-        out = run_cell(genotype.normal, f"cell_{n}", filters * scaling, 1,
-                       sources(skip=skip_reduction and after_reduction), cell_index)
-        cell_index += 1
-        if aux_head and include_top and n == reductions[1] - 1:
-            aux_output = AuxHead(classes, activation=classifier_activation, scope=f"aux_{n}",
-                                 name=f"{prefix}aux_{n}", **norm)(merged(out, f"aux_{n}_input"))
+    for cell_index, (spec, scope, cell_filters, strides, skip, aux) in enumerate(plan):
+        out = run_cell(spec, scope, cell_filters, strides, _sources(history, k, skip), cell_index)
+        if aux:
+            tag = f"aux_{scope[len('cell_'):]}"
+            aux_output = AuxHead(classes, activation=classifier_activation, scope=tag,
+                                 name=f"{prefix}{tag}", **norm)(merged(out, f"{tag}_input"))
 
-    if isinstance(history[-1][0], list):
-        # Pass-through cells: the head takes what the next cell would receive,
-        # output j of the cell j + 1 positions back (those at the final resolution),
-        # so every computed state is used.
-        final_level = history[-1][1]
-        parts = [take(history[-1 - j], j)[0] for j in range(k)
-                 if history[-1 - j] is not None and history[-1 - j][1] == final_level]
+    if isinstance(history[-1][0], dict):
+        # Pass-through cells: the head takes what the next cell would receive.
+        parts = [take(history[-1 - j], j)[0] for j in _head_inputs(history, k)]
         features = layers.Concatenate(name=f"{prefix}final_concat")(parts)
     else:
         features = history[-1][0]
@@ -295,6 +297,53 @@ def _as_genotype(genotype):
     if isinstance(genotype, dict):
         return Genotype.from_dict(genotype)
     raise TypeError(f"`genotype` must be a Genotype or its dict, got {type(genotype).__name__}.")
+
+
+def _sources(history, k, skip=False):
+    """Inputs of the next cell: slot j <- history[-1 - j] (slot 1 one further with skip)."""
+    out = [history[-1]]
+    for j in range(1, k):
+        back = 1 + j + (1 if skip and j == 1 else 0)
+        out.append(history[-back] if back <= len(history) else None)
+    return out
+
+
+def _head_inputs(history, k):
+    """Slots j whose entry history[-1 - j] feeds a pass-through head: output j of the cell
+    j + 1 positions back, for those at the final resolution."""
+    final_level = history[-1][1]
+    return [j for j in range(k) if history[-1 - j] is not None
+            and history[-1 - j][1] == final_level]
+
+
+def _live_outputs(plan, k, stem_level):
+    """Per cell of `plan`, the outputs of a "pass" cell that something reads (None: all).
+
+    Output j of a pass cell feeds the cell j + 1 later, but near the end of the
+    network that cell does not exist (or the head does not take it), and a later
+    cell may not read that input.  Computing such outputs would only add weights
+    without gradients.  Readers come later, so this walks the cells backwards.
+    """
+    history = [None] * (k - 1) + [("stem", stem_level)]
+    sources = []
+    for index, (_, _, _, strides, skip, _) in enumerate(plan):
+        sources.append([None if s is None else s[0] for s in _sources(history, k, skip)])
+        history.append((index, history[-1][1] + (strides == 2)))
+    read = [set() for _ in plan]
+    for j in _head_inputs(history, k):
+        if history[-1 - j][0] != "stem":
+            read[history[-1 - j][0]].add(j)
+    live = [None] * len(plan)
+    for index in reversed(range(len(plan))):
+        spec, *_, aux = plan[index]
+        if aux:
+            read[index].update(range(spec.num_blocks))
+        if spec.output_mode == "pass" and read[index] and len(read[index]) < spec.num_blocks:
+            live[index] = tuple(sorted(read[index]))
+        for j in spec.inputs_read(live[index]):
+            if sources[index][j] not in (None, "stem"):
+                read[sources[index][j]].add(j)
+    return live
 
 
 def _from_config(family, configs, variant, paper_regularization, overrides):

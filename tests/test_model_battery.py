@@ -129,15 +129,51 @@ def test_pass_through_cells_feed_the_next_four_cells_and_the_head():
     model = tiny_model(genotype=nk.Genotype(cell, cell), num_cells=4, penultimate_filters=128,
                        stem="imagenet", input_shape=(64, 64, 3))
     cells = {l.scope: l for l in model.layers if isinstance(l, nk.NASNetCell)}
+
+    def origins(tensors):  # (cell, output number); a cell returns only its live outputs
+        histories = [t._keras_history for t in tensors]
+        return [(h.operation.scope, (h.operation.live_outputs or range(4))[h.tensor_index])
+                for h in histories]
+
     # cell_5 reads output 0 of cell_4, 1 of reduction_cell_0, 2 of cell_3, 3 of cell_2.
-    node = cells["cell_5"]._inbound_nodes[0]
-    sources = [t._keras_history for t in node.input_tensors]
-    assert [(h.operation.scope, h.tensor_index) for h in sources] == [
+    assert origins(cells["cell_5"]._inbound_nodes[0].input_tensors) == [
         ("cell_4", 0), ("reduction_cell_0", 1), ("cell_3", 2), ("cell_2", 3)]
     assert cells["cell_4"].prev_modes == ["reduce"] * 3
     assert cells["cell_5"].prev_modes == ["match", "reduce", "reduce"]
     head = model.get_layer("final_concat")
-    feeding = [t._keras_history for t in head._inbound_nodes[0].input_tensors]
-    assert [(h.operation.scope, h.tensor_index) for h in feeding] == [
+    assert origins(head._inbound_nodes[0].input_tensors) == [
         ("cell_11", 0), ("cell_10", 1), ("cell_9", 2), ("cell_8", 3)]
     assert model.predict(np.zeros((1, 64, 64, 3), "float32"), verbose=0).shape == (1, 5)
+
+
+def test_outputs_nothing_reads_are_not_built():
+    """No weight without a gradient: a pass cell computes only the outputs later cells or
+    the head read, and a concat cell skips a block that reaches neither its output nor
+    another block (Keras would warn at every step)."""
+    b_cell = nk.CellSpec(ops=["sep_conv_3x3", "identity", "conv_1x1", "max_pool_3x3",
+                              "dil_conv_3x3", "sep_conv_5x5", "identity", "conv_3x3"],
+                         inputs=[0, 1, 2, 3, 4, 0, 5, 1], combine=["add", "add", "add", "concat"],
+                         num_inputs=4, output_mode="pass")
+    dead_block = nk.CellSpec(ops=["sep_conv_3x3", "identity", "conv_3x3", "conv_1x1",
+                                  "avg_pool_3x3", "sep_conv_5x5"],
+                             inputs=[0, 1, 1, 0, 2, 0], combine=["add", "add", "add"],
+                             concat=[1, 4])  # block 1 (state 3): read by nothing
+    for genotype, p in ((nk.Genotype(b_cell, b_cell), 160), (nk.Genotype(dead_block, dead_block), 64)):
+        model = tiny_model(genotype=genotype, penultimate_filters=p)
+        with tf.GradientTape() as tape:
+            loss = keras.ops.sum(model(_x(2), training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        assert [v.path for v, g in zip(model.trainable_variables, grads) if g is None] == []
+    cells = {l.scope: l for l in model.layers if isinstance(l, nk.NASNetCell)}
+    assert cells["cell_0"].needed_blocks == {0, 2}
+    b_model = tiny_model(genotype=nk.Genotype(b_cell, b_cell), penultimate_filters=160)
+    b_cells = {l.scope: l for l in b_model.layers if isinstance(l, nk.NASNetCell)}
+    # The last cell feeds only the head (its output 0); the one before also output 1.
+    assert b_cells["cell_2"].live_outputs == (0,)
+    assert b_cells["reduction_cell_1"].live_outputs == (0, 1)
+    clone = keras.Model.from_config(b_model.get_config())
+    assert clone.count_params() == b_model.count_params()
+    with pytest.raises(ValueError, match="live_outputs"):
+        nk.NASNetCell(nk.NASNET_A.normal, 8, live_outputs=(0,))
+    with pytest.raises(ValueError, match="live_outputs"):
+        nk.NASNetCell(b_cell, 8, prev_mode=["match"] * 3, live_outputs=(4,))
