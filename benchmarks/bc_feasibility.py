@@ -1,7 +1,10 @@
-"""Why NASNetB and NASNetC have no default genotype: in this package's network
-skeleton (NASNet-A's stems, filters doubled at each reduction, F derived from
-"N @ P"), no cell of the paper's operation set gives both published sizes of
-either model within 5%.
+"""Why NASNetB and NASNetC have no default genotype.
+
+In this package's network skeleton (NASNet-A's stems, filters doubled at each
+reduction, F derived from "N @ P"), no NASNet-C cell of the paper's operation
+set gives both published sizes within 5%, and the only NASNet-B cells that do
+have normal cells without a single convolution (sums of identities), which
+cannot be the paper's 72.8%-top-1 network.
 
 The published sizes (papers.md §1.9):
 
@@ -9,8 +12,8 @@ The published sizes (papers.md §1.9):
     NASNet-C  CIFAR 4 @  640: 3.1M params     mobile 3 @  960: 4.9M params, 558M mult-adds
 
 Sizes come from `fit_nasnet_bc.analytic_size`, a closed form of the builder
-(the best genotype of each exhaustive row is rebuilt with Keras and counted
-again).  Two arguments:
+(tests/test_bc_sizes.py checks it against built models; the closest genotype of
+each model is also rebuilt with Keras and counted again).  Two arguments:
 
 1. Ratio bound (NASNet-C, every wiring family without "concat" combines).
    A network's size is a fixed part (stems, input projections, classifier) plus
@@ -22,12 +25,14 @@ again).  Two arguments:
    a mobile/CIFAR ratio that only operations dominated by depthwise (linear)
    terms could give, and those are too light at these widths.
 2. Exhaustive search where the bound does not decide: every assignment of the
-   13 operations to the 8 slots of both cells (13^16, reduced exactly: slots that
-   add the same sizes only count as a multiset) for fixed wirings, which covers NASNet-C's widest output (10 F: 4 concatenated blocks and input 1)
-   and NASNet-B under the issue's reading (P = the 4 states the next cell
-   would take = 16 F) and under a wider one (32 F).
+   13 operations to the 8 slots of both cells (13^16, reduced exactly: slots
+   that add the same sizes only count as a multiset) for fixed wirings.  These
+   cover NASNet-C's widest output (10 F: 4 concatenated blocks and input 1) and
+   NASNet-B under the issue's reading (P = the 4 states the next cell would
+   take = 16 F) and under a wider one (32 F, classifier width only), with and
+   without at least 3 convolutions per cell.
 
-    python benchmarks/bc_feasibility.py            # about 10 minutes on 2 cores
+    python benchmarks/bc_feasibility.py            # 19 minutes on this 2-core machine
 """
 
 import itertools
@@ -216,14 +221,14 @@ def main():
           "CIFAR params | mobile params | mobile mult-adds |")
     print("|---|---|---|---|---|---|---|---|")
     for model, wiring, stem, min_convs, error, found, _ in rows:
-        print(f"| {model} | {wiring} | {stem} | {min_convs} | {error:.1%} | {_m(found[0])} | "
+        print(f"| {model} | {wiring} | {stem} | {min_convs} | {error:.2%} | {_m(found[0])} | "
               f"{_m(found[1])} | {found[2] / 1e6:.0f}M |")
     for model in ("B", "C"):
         # Rebuild the closest genotype of the builder's own reading with Keras.
         model_rows = [r for r in rows if r[0] == model and "32 F" not in r[1]]
         model_, wiring, stem, _, error, found, genotype = min(model_rows, key=lambda r: r[4])
         checked = measure(genotype, TARGETS[model], cifar_stem_multiplier=stem)
-        print(f"\nNASNet-{model} closest ({wiring}, stem {stem}): closed form {error:.1%}, "
+        print(f"\nNASNet-{model} closest ({wiring}, stem {stem}): closed form {error:.2%}, "
               f"Keras {checked}")
         print(genotype.describe())
 
