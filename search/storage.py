@@ -5,6 +5,7 @@ import io
 import json
 import os
 import tempfile
+import time
 
 import numpy as np
 
@@ -23,6 +24,26 @@ def atomic_write_bytes(path, data):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def remove_stale_temporaries(directory, older_than=600.0):
+    """Delete the temporary files of writes a kill interrupted; returns their paths.
+
+    A write lasts milliseconds, so a ``.tmp_*`` file older than ``older_than``
+    seconds belongs to no running process (a chief restarting while its workers
+    write must not remove theirs).
+    """
+    removed, cutoff = [], time.time() - older_than
+    for root, _, files in os.walk(directory):
+        for name in files:
+            path = os.path.join(root, name)
+            try:
+                if name.startswith(".tmp_") and os.path.getmtime(path) < cutoff:
+                    os.remove(path)
+                    removed.append(path)
+            except FileNotFoundError:  # another process got there first
+                continue
+    return removed
 
 
 def atomic_write_json(path, obj):

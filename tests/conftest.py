@@ -68,3 +68,20 @@ def write_keras2_weights_h5(model, path):
             for wn, w in zip(wnames, layer.weights):
                 g.create_dataset(wn, data=np.asarray(w))
     return path
+
+
+# Test files by measured duration (`pytest --durations`, 2-core CPU), longest first.
+# `make test` hands whole files to two xdist workers in collection order, so starting
+# the long ones first keeps one worker from finishing alone with a long file.
+LONGEST_FIRST = (
+    "test_search_tuner.py", "test_parity.py", "test_notebooks.py", "test_search_oracles.py",
+    "test_model_battery.py", "test_scaling.py", "test_finetune.py", "test_search_distributed.py",
+    "test_export.py", "test_search_resume.py", "test_demo_and_preprocessing.py",
+    "test_analysis.py", "test_convert.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    # A stable sort: tests keep their order within a file; unlisted files keep theirs, last.
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

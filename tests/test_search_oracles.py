@@ -57,9 +57,16 @@ def test_state_round_trip_gives_the_same_next_proposal(tmp_path, make):
     simulate(first, landscape, str(tmp_path))
     json.dumps(first.get_state())  # plain JSON
     assert not [f for f in os.listdir(tmp_path / "synthetic") if f.startswith(".tmp")]
+    # A kill half-way through a save leaves its temporary file; resuming removes an old one.
+    orphan, fresh = (tmp_path / "synthetic" / ".tmp_a_oracle.json",
+                     tmp_path / "synthetic" / ".tmp_b_oracle.json")
+    orphan.write_text("{")
+    fresh.write_text("{")
+    os.utime(orphan, (1e9, 1e9))
     second = make()
     second._set_project_dir(str(tmp_path), "synthetic")
     second.reload()
+    assert not orphan.exists() and fresh.exists()  # a fresh one may be a live worker's
     first.max_trials = second.max_trials = 30
     assert _next_values(first) == _next_values(second)
 
