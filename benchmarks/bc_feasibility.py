@@ -2,9 +2,10 @@
 
 In this package's network skeleton (NASNet-A's stems, filters doubled at each
 reduction, F derived from "N @ P"), no NASNet-C cell of the paper's operation
-set gives both published sizes within 5%, and the only NASNet-B cells that do
-have normal cells without a single convolution (sums of identities), which
-cannot be the paper's 72.8%-top-1 network.
+set gives both published sizes within 5%, and the only NASNet-B cells found to
+do so (exhaustively, for one wiring) have normal cells without a single
+convolution (sums of identities), which cannot be the paper's 72.8%-top-1
+network.
 
 The published sizes (papers.md §1.9):
 

@@ -50,6 +50,10 @@ class NASNetCell(keras.layers.Layer):
             ScheduledDropPath (off when ``drop_path_keep_prob == 1``).
         scope: the TF-slim scope of this cell (``cell_0``, ``reduction_cell_1``,
             ...); weight files are mapped through it.  Defaults to the layer name.
+        seed: seed of the drop-path noise.
+        live_outputs: ``"pass"`` cells only: the block outputs to compute and
+            return, in this order (None: all).  The builder passes the ones a
+            later cell or the head reads.
     """
 
     def __init__(self, spec, filters, strides=1, prev_mode="match", pad_mode="keras",

@@ -183,7 +183,8 @@ def NASNet(
     if stem == "imagenet":
         scaling = 1.0 / (m * m)
         for i in range(2):
-            plan.append((genotype.reduction, f"cell_stem_{i}", int(filters * scaling), 2, False, False))
+            plan.append((genotype.reduction, f"cell_stem_{i}", int(filters * scaling), 2,
+                         False, False))
             scaling *= m
     scaling = 1
     for n in range(3 * num_cells):

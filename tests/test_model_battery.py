@@ -158,7 +158,8 @@ def test_outputs_nothing_reads_are_not_built():
                                   "avg_pool_3x3", "sep_conv_5x5"],
                              inputs=[0, 1, 1, 0, 2, 0], combine=["add", "add", "add"],
                              concat=[1, 4])  # block 1 (state 3): read by nothing
-    for genotype, p in ((nk.Genotype(b_cell, b_cell), 160), (nk.Genotype(dead_block, dead_block), 64)):
+    for genotype, p in ((nk.Genotype(b_cell, b_cell), 160),
+                        (nk.Genotype(dead_block, dead_block), 64)):
         model = tiny_model(genotype=genotype, penultimate_filters=p)
         with tf.GradientTape() as tape:
             loss = keras.ops.sum(model(_x(2), training=True))
