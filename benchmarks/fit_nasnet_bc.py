@@ -293,8 +293,8 @@ def analytic_size(genotype, num_cells, penultimate_filters, stem, image_size, cl
                   stem_multiplier=3):
     """(params, mult-adds) of NASNet(...) without building it; mirrors model.NASNet."""
     from nasnet_keras.cell import PREV_MODE_BY_LEVEL_GAP
-    from nasnet_keras.model import (_head_inputs, _live_outputs, _sources, cell_output_units,
-                                    reduction_indices)
+    from nasnet_keras.model import (_cell_plan, _head_inputs, _live_outputs, _sources,
+                                    cell_output_units)
 
     F = penultimate_filters // (cell_output_units(genotype.normal) * m * m)
     if stem == "imagenet":
@@ -303,17 +303,7 @@ def analytic_size(genotype, num_cells, penultimate_filters, stem, image_size, cl
         c0, res, level = int(F * stem_multiplier), image_size, 0
     params = 27 * c0 + 4 * c0
     macs = 27 * c0 * res ** 2
-    plan = []  # (spec, scope, filters, strides, skip, aux), as the builder's
-    if stem == "imagenet":
-        plan += [(genotype.reduction, "", F // (m * m), 2, False, False),
-                 (genotype.reduction, "", F // m, 2, False, False)]
-    reductions = reduction_indices(num_cells)
-    scale = 1
-    for n in range(3 * num_cells):
-        if n in reductions:
-            scale *= m
-            plan.append((genotype.reduction, "", F * scale, 2, False, False))
-        plan.append((genotype.normal, "", F * scale, 1, False, False))
+    plan = _cell_plan(genotype, num_cells, F, stem, m)
     k = genotype.num_inputs
     live = _live_outputs(plan, k, level)
     history = [None] * (k - 1) + [(c0, level, res)]
@@ -323,11 +313,11 @@ def analytic_size(genotype, num_cells, penultimate_filters, stem, image_size, cl
         return (c[j] if isinstance(c, list) else c), lv, r
 
     for (spec, _, filters, stride, _, _), cell_live in zip(plan, live):
-        srcs = _sources(history, k)
+        srcs, read = _sources(history, k), spec.inputs_read(cell_live)
         c_x, level, r = take(srcs[0], 0)
         chans, modes = [c_x], []
         for j, src in enumerate(srcs[1:], start=1):
-            if src is None or j not in spec.inputs_read(cell_live):
+            if src is None or j not in read:
                 chans.append(c_x)
                 modes.append("passthrough" if src is None else "match")
                 continue

@@ -162,10 +162,10 @@ def NASNet(
         img_input = layers.Input(shape=shape, tensor=input_tensor, name=f"{prefix}input")
 
     norm = {"bn_momentum": bn_momentum, "bn_epsilon": bn_epsilon, "weight_decay": weight_decay}
-    reductions = reduction_indices(num_cells)
-    total_cells = 3 * num_cells + 2 + (2 if stem == "imagenet" else 0)
+    plan = _cell_plan(genotype, num_cells, filters, stem, m, skip_reduction,
+                      aux_head and include_top)
     cell_kwargs = dict(pad_mode=pad_mode, drop_path_keep_prob=drop_path_keep_prob,
-                       total_cells=total_cells, total_training_steps=total_training_steps, **norm)
+                       total_cells=len(plan), total_training_steps=total_training_steps, **norm)
 
     if stem == "imagenet":
         x = make_conv(int(32 * stem_multiplier), 3, strides=2, padding="valid",
@@ -178,24 +178,6 @@ def NASNet(
         x = make_bn(bn_momentum, bn_epsilon, name=f"{prefix}l1_stem_bn")(x)
         stem_level = 0
 
-    # The cells in network order: (spec, scope, filters, strides, skip, aux head after it).
-    plan = []
-    if stem == "imagenet":
-        scaling = 1.0 / (m * m)
-        for i in range(2):
-            plan.append((genotype.reduction, f"cell_stem_{i}", int(filters * scaling), 2,
-                         False, False))
-            scaling *= m
-    scaling = 1
-    for n in range(3 * num_cells):
-        after_reduction = n in reductions
-        if after_reduction:
-            scaling *= m
-            plan.append((genotype.reduction, f"reduction_cell_{reductions.index(n)}",
-                         filters * scaling, 2, False, False))
-        plan.append((genotype.normal, f"cell_{n}", filters * scaling, 1,
-                     skip_reduction and after_reduction,
-                     aux_head and include_top and n == reductions[1] - 1))
     k = genotype.num_inputs
     live = _live_outputs(plan, k, stem_level)
 
@@ -298,6 +280,29 @@ def _as_genotype(genotype):
     if isinstance(genotype, dict):
         return Genotype.from_dict(genotype)
     raise TypeError(f"`genotype` must be a Genotype or its dict, got {type(genotype).__name__}.")
+
+
+def _cell_plan(genotype, num_cells, filters, stem, m=2, skip_reduction=False, aux_head=False):
+    """The cells in network order: (spec, scope, filters, strides, skip, aux head after it)."""
+    plan = []
+    if stem == "imagenet":
+        scaling = 1.0 / (m * m)
+        for i in range(2):
+            plan.append((genotype.reduction, f"cell_stem_{i}", int(filters * scaling), 2,
+                         False, False))
+            scaling *= m
+    reductions = reduction_indices(num_cells)
+    scaling = 1
+    for n in range(3 * num_cells):
+        after_reduction = n in reductions
+        if after_reduction:
+            scaling *= m
+            plan.append((genotype.reduction, f"reduction_cell_{reductions.index(n)}",
+                         filters * scaling, 2, False, False))
+        plan.append((genotype.normal, f"cell_{n}", filters * scaling, 1,
+                     skip_reduction and after_reduction,
+                     aux_head and n == reductions[1] - 1))
+    return plan
 
 
 def _sources(history, k, skip=False):

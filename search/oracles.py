@@ -340,9 +340,8 @@ class NASOracle(kt.Oracle):
         super().reload()  # sends every running trial to the retry queue
         from keras_tuner.src.distribute import utils as dist_utils
 
-        if dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle():
-            return
-        storage.remove_stale_temporaries(self._project_dir)
+        if dist_utils.is_chief_oracle() or not dist_utils.has_chief_oracle():
+            storage.remove_stale_temporaries(self._project_dir)  # whoever owns the state
         if not dist_utils.is_chief_oracle():
             return
         # A restarted chief: the workers may still be running their trials and will
