@@ -242,10 +242,40 @@ def cmd_export(args):
     return parity
 
 
-def main(argv=None):
+def run_command(argv=None):
+    """Parse ``argv`` and run the command; return what it produced (paths, parity)."""
     args = build_parser().parse_args(argv)
     return {"finetune": cmd_finetune, "export": cmd_export}[args.command](args)
 
 
+# Errors that mean "this input cannot work", said in one line; anything else is a bug and
+# keeps its traceback.
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
+
+
+def console_main(prog, run, argv=None):
+    """A console script's body: 0 on success; a one-line message on stderr and a non-zero
+    status on failure (1; 2 for bad arguments, argparse's; 130 when interrupted)."""
+    try:
+        run(argv)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except USER_ERRORS as e:
+        print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001 - keras-tuner's fatal errors are the user's too
+        if type(e).__module__.startswith("keras_tuner") and "Fatal" in type(e).__name__:
+            print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
+            return 1
+        raise
+    return 0
+
+
+def main(argv=None):
+    """``nasnet-keras``: exit status 0 on success (``sys.exit(main())``)."""
+    return console_main("nasnet-keras", run_command, argv)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

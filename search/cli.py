@@ -227,6 +227,24 @@ def cmd_run(args):
     return tuner
 
 
+def _finished(project, config):
+    """Why the saved search will start no trial, or None: a finished search's workers
+    would only wait for a chief that has nothing to serve."""
+    path = os.path.join(project, "oracle.json")
+    if not os.path.exists(path):
+        return None
+    state = storage.read_json(path)
+    if state["ongoing_trials"] or state["retry_queue"]:
+        return None
+    stop = (state.get("nas") or {}).get("stop_reason")
+    if stop:
+        return f"stopped: {stop}"
+    budget = config["max_trials"]
+    if budget is not None and len(state["start_order"]) >= budget:
+        return f"{len(state['end_order'])} of max_trials={budget} trials ended"
+    return None
+
+
 def cmd_resume(args):
     from nasnet_search.distributed import role
 
@@ -237,6 +255,11 @@ def cmd_resume(args):
         config.update(changed)
         storage.atomic_write_json(os.path.join(_project_dir(args), CONFIG), config)
     if args.workers:
+        over = _finished(_project_dir(args), config)
+        if over:
+            print(f"nasnet-search: {_project_dir(args)} is finished ({over}); nothing to run. "
+                  "Raise --max-trials to search more.")
+            return None
         return _launch(args)
     tuner = make_tuner(config, overwrite=False, verbose=0 if args.quiet else 1)
     if not args.quiet and role() == "local":
@@ -265,12 +288,20 @@ def cmd_report(args):
     return files
 
 
-def main(argv=None):
+def run_command(argv=None):
+    """Parse ``argv`` and run the command; return what it produced (a tuner, paths)."""
     args = build_parser().parse_args(argv)
     handler = {"run": cmd_run, "resume": cmd_resume, "export": cmd_export,
                "report": cmd_report}[args.command]
     return handler(args)
 
 
+def main(argv=None):
+    """``nasnet-search``: exit status 0 on success (``sys.exit(main())``)."""
+    from nasnet_keras.cli import console_main
+
+    return console_main("nasnet-search", run_command, argv)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

@@ -68,7 +68,12 @@ class Controller(keras.Model):
         # Embeddings are plain matrices used as one_hot @ E: dense gradients, because
         # sparse (IndexedSlices) updates are not bit-reproducible on CPU, and exact
         # resume compares weights bit for bit.
+        # The last decision's choice feeds no later step: a group used only there (an
+        # extra hyperparameter's) gets no embedding, which would never have a gradient.
+        fed = {d.group for d in self.decisions[:-1] if d.kind == "choice"}
         for group, size in self.group_sizes.items():
+            if group not in fed:
+                continue
             self.embeddings[group] = self.add_weight(shape=(size, units), initializer=init(),
                                                      name=f"embed_{group}")
         self.biases = {}
@@ -165,7 +170,9 @@ class Controller(keras.Model):
             logps.append(ops.sum(one_hot * log_p, axis=-1))
             ents.append(-ops.sum(ops.exp(log_p) * log_p, axis=-1))
             taken.append(a)
-            if d.kind == "choice":
+            if t == len(self.decisions) - 1:
+                pass  # nothing reads the last decision's embedding
+            elif d.kind == "choice":
                 x = ops.matmul(one_hot, self.embeddings[d.group])
             elif d.kind == "input":
                 stacked = ops.stack([anchors[j] for j in d.candidates], axis=1)

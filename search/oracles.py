@@ -48,22 +48,52 @@ def failure_reason(message):
     return tail if sep and "." in head and " " not in head else last
 
 
+# This package's own metric name: what `SyntheticTuner` and users' `run_trial`s report
+# as a strategy's reward.  Every other name is keras-tuner's to infer.
+OWN_METRICS = {"reward": "max"}
+
+# keras-tuner's default failure streak is 3, this package's was 20: a search space may
+# hold many children that cannot be built or do not fit a budget, while a data or
+# configuration bug makes every trial fail the same way.  So a search stops after
+# `max_consecutive_failed_trials` (20) failures in a row, or as soon as its first
+# `max_identical_failures` (3) trials all failed with the same reason.
+DEFAULT_FAILURE_STREAK = 20
+DEFAULT_IDENTICAL_FAILURES = 3
+
+
 def objective_direction(name):
-    lowered = name.lower()
-    return "min" if any(k in lowered for k in ("loss", "error", "mse", "mae")) else "max"
+    """``"min"`` or ``"max"`` for a metric name, as keras-tuner infers it (Keras' metric and
+    loss registry); an unknown name raises keras-tuner's error."""
+    if name in OWN_METRICS:
+        return OWN_METRICS[name]
+    from keras_tuner.src.engine import objective as kt_objective
+
+    return kt_objective.create_objective(name).direction
 
 
 def _as_reward(objective, reward):
+    """``(Reward, keras-tuner Objective)`` from the oracle's arguments."""
+    from keras_tuner.src.engine import objective as kt_objective
+
     if reward is not None:
         if not isinstance(reward, Reward):
             raise TypeError(f"`reward` must be a nasnet_search.Reward, got {type(reward).__name__}.")
-        return reward
+        return reward, kt.Objective(reward.metric, reward.direction)
+    if isinstance(objective, (list, tuple)) or isinstance(objective, kt_objective.MultiObjective):
+        raise ValueError(
+            f"`objective` must be one metric, got {objective!r}: a strategy learns from one "
+            "reward.  For a second objective use `reward=nasnet_search.Reward(metric, direction, "
+            "secondary='params' | 'mult_adds' | 'latency_ms', target=...)`.")
+    if objective is None:  # keras-tuner: run_trial returns one number, minimised
+        default = kt_objective.DefaultObjective()
+        return Reward(default.name, default.direction), default
     if isinstance(objective, kt.Objective):
-        return Reward(objective.name, objective.direction)
+        return Reward(objective.name, objective.direction), objective
     if not isinstance(objective, str) or not objective:
-        raise ValueError(f"`objective` must be a metric name or a keras_tuner.Objective, got "
-                         f"{objective!r}.")
-    return Reward(objective, objective_direction(objective))
+        raise ValueError(f"`objective` must be a metric name, a keras_tuner.Objective or None, "
+                         f"got {objective!r}.")
+    direction = objective_direction(objective)
+    return Reward(objective, direction), kt.Objective(objective, direction)
 
 
 class NASOracle(kt.Oracle):
@@ -72,14 +102,28 @@ class NASOracle(kt.Oracle):
     Args:
         space: a `SearchSpace` (`NASNetSearchSpace`, `MacroSearchSpace`).
         objective: the metric to optimise, e.g. ``"val_accuracy"`` (direction
-            inferred) or a ``keras_tuner.Objective``.
+            inferred as keras-tuner infers it; an unknown name is an error), a
+            ``keras_tuner.Objective``, or None (keras-tuner's default: the
+            number a custom ``run_trial`` returns, minimised).  ``trial.score``
+            follows keras-tuner: the metric's best value.
         reward: a `Reward` for multi-objective search (overrides ``objective``).
-        max_trials: trial budget, failed trials included.
+        max_trials: trial budget, failed trials included; None: no limit (then
+            give ``max_time``, or stop the search yourself).
+        hyperparameters: a ``keras_tuner.HyperParameters`` with hyperparameters
+            to tune beside the architecture (e.g. a learning rate); the
+            hypermodel may declare more.  They become extra decisions of every
+            strategy (`nasnet_search.hyperparameters`).
+        allow_new_entries, tune_new_entries: keras-tuner's: whether the
+            hypermodel may declare hyperparameters the oracle does not know,
+            and whether those are tuned (else they keep their defaults).
         seed: root seed (sampling; the RL controller's initial weights).
         failed_reward: reward given to the strategy for a FAILED trial (cannot
             build, NaN, out of memory, over budget); None skips such trials.
         max_consecutive_failed_trials: stop the search (cleanly) after this many
             failures in a row; None never stops.
+        max_identical_failures: stop sooner, after this many failures, when no
+            trial has completed and every failure so far had the same reason
+            (a data or configuration bug, not the architectures); None: off.
         max_retries_per_trial: re-runs of a crashed (INVALID) trial.
         max_duplicate_draws: proposals of already-evaluated architectures in a
             row before the space counts as exhausted.
@@ -92,15 +136,28 @@ class NASOracle(kt.Oracle):
             another worker.  None: wait for it forever (keras-tuner's way).
     """
 
-    def __init__(self, space, objective="val_accuracy", reward=None, max_trials=100, seed=None,
-                 failed_reward=0.0, max_consecutive_failed_trials=20, max_retries_per_trial=0,
+    def __init__(self, space, objective="val_accuracy", reward=None, max_trials=100,
+                 hyperparameters=None, allow_new_entries=True, tune_new_entries=True, seed=None,
+                 failed_reward=0.0, max_consecutive_failed_trials=DEFAULT_FAILURE_STREAK,
+                 max_identical_failures=DEFAULT_IDENTICAL_FAILURES, max_retries_per_trial=0,
                  max_duplicate_draws=100, max_time=None, lease_seconds=600.0):
         from nasnet_search.space import SearchSpace
 
         if not isinstance(space, SearchSpace):
             raise TypeError(f"`space` must be a nasnet_search SearchSpace, got {type(space).__name__}.")
-        if not isinstance(max_trials, int) or isinstance(max_trials, bool) or max_trials < 1:
-            raise ValueError(f"`max_trials` must be an integer >= 1, got {max_trials!r}.")
+        if max_trials is not None and (not isinstance(max_trials, int)
+                                       or isinstance(max_trials, bool) or max_trials < 1):
+            raise ValueError(f"`max_trials` must be an integer >= 1 or None, got {max_trials!r}.")
+        if max_trials is None and max_time is None:
+            print("[nasnet_search] note: max_trials=None and max_time=None: the search runs "
+                  "until you stop it (its state is saved after every trial).")
+        if hyperparameters is not None and not isinstance(hyperparameters, kt.HyperParameters):
+            raise TypeError("`hyperparameters` must be a keras_tuner.HyperParameters or None, got "
+                            f"{type(hyperparameters).__name__}.")
+        for name, value in (("max_identical_failures", max_identical_failures),):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or value < 1):
+                raise ValueError(f"`{name}` must be an integer >= 1 or None, got {value!r}.")
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
             raise ValueError(f"`seed` must be a non-negative integer or None, got {seed!r}.")
         if failed_reward is not None and not math.isfinite(failed_reward):
@@ -114,19 +171,26 @@ class NASOracle(kt.Oracle):
                 raise ValueError(f"`{name}` must be a positive number of seconds or None, got "
                                  f"{value!r}.")
         self.space = space
-        self.reward = _as_reward(objective, reward)
+        self.reward, kt_objective = _as_reward(objective, reward)
+        space_hps = space.hyperparameters()
+        if hyperparameters is not None:
+            clash = [hp.name for hp in hyperparameters.space if hp.name in space_hps.values]
+            if clash:
+                raise ValueError(f"`hyperparameters` declares {clash[:3]}, which the search space "
+                                 "owns; give your hyperparameters other names.")
+            space_hps.merge(hyperparameters)
         super().__init__(
-            objective=kt.Objective(self.reward.metric, self.reward.direction),
-            max_trials=max_trials, hyperparameters=space.hyperparameters(),
-            allow_new_entries=True, tune_new_entries=False, seed=seed,
+            objective=kt_objective, max_trials=max_trials, hyperparameters=space_hps,
+            allow_new_entries=allow_new_entries, tune_new_entries=tune_new_entries, seed=seed,
             max_retries_per_trial=max_retries_per_trial,
             # Our own check stops cleanly; keras-tuner's would raise (finding 4c).
             max_consecutive_failed_trials=10**9)
         if seed is not None:
             self.seed = seed  # keras-tuner turns seed=0 into a random seed
-        self.verbose = 0  # keras-tuner's per-trial hyperparameter table: 50+ rows; the tuner prints one line
+        self._display.verbose = 0
         self.failed_reward = failed_reward
         self.failure_limit = max_consecutive_failed_trials
+        self.identical_failure_limit = max_identical_failures
         self.max_duplicate_draws = max_duplicate_draws
         self.rng = np.random.default_rng(self.seed)
         self.pending = {}        # trial id -> {"actions", "started", strategy data}
@@ -141,6 +205,21 @@ class NASOracle(kt.Oracle):
         self._time_up = False
         self._last_seen = {}        # tuner id -> time.monotonic() of its last request
         self._saved_ongoing = {}    # tuner id -> trial id, as read from oracle.json
+        # Decisions for hyperparameters beyond the architecture; fixed at the first proposal
+        # (the controller's shape, the meaning of saved actions).
+        self.extra_names = None
+        self._extras = []
+
+    # keras-tuner's per-trial table lists every decision (50+ rows); NASTuner prints one line
+    # per trial instead, so keras-tuner's display stays off whatever `search(verbose=)` says.
+    @property
+    def verbose(self):
+        return 0
+
+    @verbose.setter
+    def verbose(self, value):
+        if hasattr(self, "_display"):
+            self._display.verbose = 0
 
     # -- strategy interface ------------------------------------------------------------------
     def _propose(self):
@@ -155,6 +234,53 @@ class NASOracle(kt.Oracle):
 
     def _set_strategy_state(self, state):
         pass
+
+    # -- decisions: the space's, then the extra hyperparameters' -----------------------------
+    @property
+    def decisions(self):
+        """Every decision a strategy makes: the space's, then one per extra hyperparameter."""
+        if self.extra_names is None:
+            self._freeze_extras()
+        return self.space.decisions + tuple(self._extras)
+
+    def _freeze_extras(self, names=None):
+        from nasnet_search.hyperparameters import extra_decisions
+
+        own = {d.name for d in self.space.decisions}
+        extras = extra_decisions(self.hyperparameters, own)
+        if names is not None:
+            by_name = {d.name: d for d in extras}
+            missing = [n for n in names if n not in by_name]
+            if missing:
+                raise ValueError(f"This search tuned the hyperparameters {missing}, which the "
+                                 "resumed oracle does not declare; declare them as before, or "
+                                 "start a new project (overwrite=True).")
+            extras = [by_name[n] for n in names]
+        self._extras = extras
+        self.extra_names = [d.name for d in extras]
+
+    def update_space(self, hyperparameters):
+        known = set(self.hyperparameters.values)
+        super().update_space(hyperparameters)
+        added = [hp.name for hp in self.hyperparameters.space if hp.name not in known]
+        if added and self.extra_names is not None:
+            # The strategy's decisions are fixed once it has proposed; what a hypermodel
+            # declares later keeps its default (keras-tuner's tune_new_entries=False).
+            print(f"[nasnet_search] note: {added} declared after the search started; they keep "
+                  "their defaults.", flush=True)
+
+    def random_actions(self):
+        from nasnet_search.space import random_actions
+
+        return random_actions(self.decisions, self.rng)
+
+    def trial_values(self, actions):
+        """keras-tuner values of a proposal: the architecture's and the extra hyperparameters'."""
+        n = len(self.space.decisions)
+        values = self.space.values_from_actions(actions[:n])
+        for decision, action in zip(self._extras, actions[n:]):
+            values[decision.name] = decision.values[int(action)]
+        return values
 
     # -- keras-tuner hooks -------------------------------------------------------------------
     def _arch_hash(self, actions):
@@ -175,8 +301,7 @@ class NASOracle(kt.Oracle):
                 continue
             self.pending[trial_id] = {"actions": [int(a) for a in actions], "started": time.time(),
                                       **info}
-            return {"status": TrialStatus.RUNNING,
-                    "values": self.space.values_from_actions(actions)}
+            return {"status": TrialStatus.RUNNING, "values": self.trial_values(actions)}
         self.stop_reason = (f"{self.max_duplicate_draws} proposals in a row were architectures "
                             "already evaluated (the space is exhausted or the policy collapsed)")
         print(f"[nasnet_search] search stopped: {self.stop_reason}.")
@@ -196,7 +321,7 @@ class NASOracle(kt.Oracle):
         if self._retry_queue:
             return False
         return bool(self.stop_reason or self._time_up
-                    or (self.max_trials and len(self.trials) >= self.max_trials))
+                    or (self.max_trials is not None and len(self.trials) >= self.max_trials))
 
     @kt.synchronized
     def create_trial(self, tuner_id):
@@ -263,7 +388,7 @@ class NASOracle(kt.Oracle):
                 metrics[name] = trial.metrics.get_best_value(name)
             else:
                 metrics[name] = trial.metrics.get_last_value(name)
-        trial.score = self.reward(metrics)
+        trial.score = self.reward.score(metrics)  # keras-tuner's convention (not negated)
         trial.best_step = trial.metrics.get_best_step(self.reward.metric)
         if math.isnan(trial.score):  # keras-tuner then retries or fails the trial
             trial.message = (f"the reward is not a number: it needs finite "
@@ -290,7 +415,8 @@ class NASOracle(kt.Oracle):
             info = self.pending.pop(stored.trial_id)
             actions = info.pop("actions")
             started = info.pop("started")
-            reward = stored.score if stored.status == TrialStatus.COMPLETED else self.failed_reward
+            reward = (self.reward.from_score(stored.score) if stored.status == TrialStatus.COMPLETED
+                      else self.failed_reward)
             if stored.status == TrialStatus.COMPLETED:
                 self.reward_cache[self._arch_hash(actions)] = reward
             if reward is not None:
@@ -301,19 +427,32 @@ class NASOracle(kt.Oracle):
             self.on_trial_ended(stored)
 
     def _check_consecutive_failures(self):
-        if self.failure_limit is None:
+        if self.stop_reason:
             return
+        ended = [self.trials[t] for t in self.end_order]
         run = 0
-        for trial_id in self.end_order:
-            run = run + 1 if self.trials[trial_id].status == TrialStatus.FAILED else 0
-        if run >= self.failure_limit and not self.stop_reason:
+        for trial in ended:
+            run = run + 1 if trial.status == TrialStatus.FAILED else 0
+        if self.failure_limit is not None and run >= self.failure_limit:
             self.stop_reason = f"{run} trials in a row failed (max_consecutive_failed_trials)"
+        elif (self.identical_failure_limit is not None and run == len(ended)
+              and run >= self.identical_failure_limit):
+            reasons = {failure_reason(t.message) for t in ended}
+            if len(reasons) == 1:
+                self.stop_reason = (f"the first {run} trials all failed with the same reason, "
+                                    f"which points at the data or the setup rather than the "
+                                    f"architectures (max_identical_failures): {reasons.pop()}")
+        if self.stop_reason:
             print(f"[nasnet_search] search stopped: {self.stop_reason}.")
+
+    def trial_reward(self, trial):
+        """The strategy's reward (higher is better) of a completed trial's score."""
+        return self.reward.from_score(trial.score)
 
     def get_best_trials(self, num_trials=1):
         done = [t for t in self.trials.values() if t.status == TrialStatus.COMPLETED
                 and t.score is not None and math.isfinite(t.score)]
-        done.sort(key=lambda t: (-t.score, t.trial_id))  # reward: higher is better
+        done.sort(key=lambda t: (-self.trial_reward(t), t.trial_id))
         return done[:num_trials]
 
     # -- journal -----------------------------------------------------------------------------
@@ -321,10 +460,15 @@ class NASOracle(kt.Oracle):
         metrics = {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
         record = {
             "trial_id": trial.trial_id, "index": len(self.end_order), "status": trial.status,
-            "reward": trial.score if trial.status == TrialStatus.COMPLETED else None,
+            "reward": (self.trial_reward(trial) if trial.status == TrialStatus.COMPLETED
+                       else None),
+            "score": trial.score if trial.status == TrialStatus.COMPLETED else None,
             "metrics": metrics, "seconds": round(seconds, 3), "time": time.time(),
             "tuner_id": tuner_id,
-            "architecture": self.space.arch_to_dict(self.space.decode_actions(actions)),
+            "architecture": self.space.arch_to_dict(
+                self.space.decode_actions(actions[:len(self.space.decisions)])),
+            "hyperparameters": {d.name: d.values[int(a)] for d, a in
+                                zip(self._extras, actions[len(self.space.decisions):])},
             "reason": (failure_reason(trial.message) if trial.status != TrialStatus.COMPLETED
                        else None),
         }
@@ -339,6 +483,13 @@ class NASOracle(kt.Oracle):
     def reload(self):
         super().reload()  # sends every running trial to the retry queue
         from keras_tuner.src.distribute import utils as dist_utils
+
+        # keras-tuner's create_trial writes trial.json, then oracle.json: a kill between
+        # the two leaves a trial that the saved state never started.  It would count
+        # against max_trials and never run; its id is given again to the next trial.
+        started = set(self.start_order)
+        for trial_id in [t for t in self.trials if t not in started]:
+            del self.trials[trial_id]
 
         if dist_utils.is_chief_oracle() or not dist_utils.has_chief_oracle():
             storage.remove_stale_temporaries(self._project_dir)  # whoever owns the state
@@ -367,6 +518,8 @@ class NASOracle(kt.Oracle):
             "reward_cache": self.reward_cache,
             "stop_reason": self.stop_reason,
             "strategy_state": self._strategy_state(),
+            "extra_hyperparameters": self.extra_names,
+            "score_convention": "keras-tuner",
         }
         return state
 
@@ -375,13 +528,24 @@ class NASOracle(kt.Oracle):
         self._saved_ongoing = dict(state["ongoing_trials"])
         nas = state.get("nas")
         if nas is None:
-            raise ValueError("This project was not written by a nasnet_search oracle.")
+            raise ValueError(f"The project {self._project_dir!r} was not written by a "
+                             "nasnet_search oracle; pass overwrite=True to start a new search "
+                             "there, or choose another project_name.")
         if nas["strategy"] != type(self).__name__:
             raise ValueError(f"This project was searched with {nas['strategy']}; it cannot be "
-                             f"resumed with {type(self).__name__}.")
+                             f"resumed with {type(self).__name__} (pass overwrite=True to start "
+                             "a new search there).")
         if nas["space_signature"] != self.space.signature():
             raise ValueError(f"This project was searched over a different space ({nas['space']}); "
-                             f"resume with the same space, or start a new project.")
+                             f"resume with the same space, or start a new project "
+                             "(overwrite=True).")
+        if nas.get("score_convention") != "keras-tuner" and self.reward.score_direction == "min":
+            # Written before scores followed keras-tuner: they held the negated metric.
+            for trial in self.trials.values():
+                if trial.score is not None:
+                    trial.score = -trial.score
+        if nas.get("extra_hyperparameters") is not None:
+            self._freeze_extras(nas["extra_hyperparameters"])
         self.rng.bit_generator.state = nas["rng"]
         self.pending = nas["pending"]
         self.reward_cache = nas["reward_cache"]
@@ -393,7 +557,7 @@ class RandomOracle(NASOracle):
     """Uniform random search over the space (NASNet's baseline, papers.md §1.8)."""
 
     def _propose(self):
-        return self.space.random_actions(self.rng), {}
+        return self.random_actions(), {}
 
 
 class EvolutionOracle(NASOracle):
@@ -421,12 +585,14 @@ class EvolutionOracle(NASOracle):
     def _propose(self):
         self.num_proposed += 1
         if self.num_proposed <= self.population_size or not self.population:
-            return self.space.random_actions(self.rng), {}
+            return self.random_actions(), {}
         members = list(self.population)
         picks = self.rng.choice(len(members), size=min(self.sample_size, len(members)),
                                 replace=False)
         parent = max((members[i] for i in sorted(picks)), key=lambda m: m[1])
-        return self.space.mutate(parent[0], self.rng), {}
+        from nasnet_search.space import mutate
+
+        return mutate(self.decisions, parent[0], self.rng), {}
 
     def _observe(self, actions, info, reward):
         self.population.append((list(actions), float(reward)))

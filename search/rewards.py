@@ -14,7 +14,15 @@ SECONDARY_METRICS = ("params", "mult_adds", "latency_ms")
 
 
 class Reward:
-    """Args:
+    """What a trial's metrics are worth: keras-tuner's score, and the strategy's reward.
+
+    keras-tuner's convention is kept for ``trial.score``: with one objective it
+    is the metric itself (``val_loss`` stays positive; ``score_direction`` says
+    which way is better); with a second objective it is the combined MnasNet
+    value, higher is better.  The strategies learn from the *reward*, which is
+    always higher-is-better: the score, negated for a minimised objective.
+
+    Args:
         metric: the objective metric (e.g. ``"val_accuracy"``).
         direction: ``"max"`` or ``"min"``.
         secondary: None or one of ``SECONDARY_METRICS``.
@@ -36,6 +44,20 @@ class Reward:
                 raise ValueError(f"`weight` must be <= 0 (it penalises large {secondary}), got {weight!r}.")
         self.metric, self.direction = metric, direction
         self.secondary, self.target, self.weight, self.hard = secondary, target, weight, hard
+
+    @property
+    def score_direction(self):
+        """``"max"`` or ``"min"``: which scores are better (keras-tuner's ``trial.score``)."""
+        return "max" if self.secondary else self.direction
+
+    def score(self, metrics):
+        """keras-tuner's ``trial.score`` of ``metrics``; NaN when a needed metric is missing."""
+        reward = self(metrics)
+        return reward if self.score_direction == "max" else -reward
+
+    def from_score(self, score):
+        """The strategy's reward (higher is better) of a keras-tuner score."""
+        return score if self.score_direction == "max" else -score
 
     def metrics_needed(self):
         return [self.metric] + ([self.secondary] if self.secondary else [])

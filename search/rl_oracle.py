@@ -56,7 +56,7 @@ class RLOracle(NASOracle):
 
             s = self.settings
             self._controller = Controller(
-                self.space.decisions, units=s.units, num_layers=s.num_layers,
+                self.decisions, units=s.units, num_layers=s.num_layers,
                 init_range=s.init_range, temperature=s.temperature, tanh_constant=s.tanh_constant,
                 shared_heads=s.shared_heads, seed=self.seed)
             self._trainer = PolicyTrainer(self._controller, s)

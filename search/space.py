@@ -21,6 +21,22 @@ def register_space(cls):
     return cls
 
 
+def random_actions(decisions, rng):
+    """One uniform action per decision, drawn from the numpy generator ``rng``."""
+    return [int(rng.integers(d.size)) for d in decisions]
+
+
+def mutate(decisions, actions, rng):
+    """Change one decision to a different value (Real et al.'s op and hidden-state
+    mutations are the op and input decisions)."""
+    mutable = [i for i, d in enumerate(decisions) if d.size > 1]
+    child = list(actions)
+    i = mutable[int(rng.integers(len(mutable)))]
+    shift = 1 + int(rng.integers(decisions[i].size - 1))
+    child[i] = (child[i] + shift) % decisions[i].size
+    return child
+
+
 def space_from_config(config):
     if not isinstance(config, dict) or config.get("space") not in _SPACES:
         raise ValueError(f"Unknown search space config {config!r}; known spaces: {sorted(_SPACES)}.")
@@ -82,17 +98,10 @@ class SearchSpace:
 
     # -- sampling helpers for the random and evolution baselines ---------------------------
     def random_actions(self, rng):
-        return [int(rng.integers(d.size)) for d in self.decisions]
+        return random_actions(self.decisions, rng)
 
     def mutate(self, actions, rng):
-        """Change one decision to a different value (Real et al.'s op and hidden-state
-        mutations are the op and input decisions)."""
-        mutable = [i for i, d in enumerate(self.decisions) if d.size > 1]
-        child = list(actions)
-        i = mutable[int(rng.integers(len(mutable)))]
-        shift = 1 + int(rng.integers(self.decisions[i].size - 1))
-        child[i] = (child[i] + shift) % self.decisions[i].size
-        return child
+        return mutate(self.decisions, actions, rng)
 
     # -- architecture objects ---------------------------------------------------------------
     def decode_actions(self, actions):

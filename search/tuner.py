@@ -12,7 +12,12 @@ search:
 - one progress line per trial; keras-tuner's tensorboard hook is never reached
   (keras_tuner.md finding 1) because `run_trial` is our own;
 - the session is cleared before each child, so memory stays bounded;
-- only the best k trials' weights are kept on disk (``keep_checkpoints``);
+- only the best k trials' weights are kept on disk (``keep_checkpoints``), and
+  ``get_best_models`` loads them;
+- keras-tuner's ``Tuner`` arguments keep their meaning: ``executions_per_trial``
+  (metrics averaged over the runs' best epochs), ``distribution_strategy``,
+  ``max_model_size``, callbacks deep-copied per run, a TensorBoard log
+  directory per trial and run, ``HyperModel.fit`` when a hypermodel defines it;
 - keras-tuner's distributed mode, made to finish and to survive deaths
   (`nasnet_search.distributed`): the chief serves with leases and exits when
   done, workers send heartbeats and ride out a chief restart.
@@ -27,6 +32,8 @@ import keras
 import keras_tuner as kt
 import numpy as np
 from keras_tuner.engine.trial import TrialStatus
+from keras_tuner.src.engine import tuner_utils
+from keras_tuner.src.engine.tuner import maybe_compute_model_size, maybe_distribute
 
 from nasnet_search import distributed, storage
 from nasnet_search.oracles import failure_reason
@@ -101,11 +108,17 @@ class NASTuner(kt.Tuner):
         keep_checkpoints: ``"best"`` (default; the best trial's weights only),
             an integer k (the best k), ``"all"`` or ``"none"``.  Discarded
             weights are deleted as the search goes.
-        verbose: 1 prints one line per trial, 0 nothing.
+        verbose: 1 prints one line per trial, 0 nothing (``search(..., verbose=0)``
+            silences one search).
         poll_seconds: distributed chief only: how often it checks leases and
             whether the search is over.
+        hypermodel: a build function or ``keras_tuner.HyperModel`` to use
+            instead of the space's builder (it reads the architecture with
+            ``space.decode(space.values_from_hp(hp))`` and may declare more
+            hyperparameters, which are then searched too).
         **kwargs: keras-tuner ``Tuner`` arguments (``directory``,
-            ``project_name``, ``overwrite``...).
+            ``project_name``, ``overwrite``, ``executions_per_trial``,
+            ``distribution_strategy``, ``max_model_size``, ``tuner_id``).
     """
 
     def __init__(self, oracle, input_shape=(32, 32, 3), classes=10, child_kwargs=None,
@@ -121,15 +134,22 @@ class NASTuner(kt.Tuner):
                 and keep_checkpoints >= 1):
             raise ValueError(f"`keep_checkpoints` must be one of {KEEP_CHECKPOINTS} or an integer "
                              f">= 1, got {keep_checkpoints!r}.")
-        for name, value in (("max_params", max_params), ("max_mult_adds", max_mult_adds)):
+        for name, value in (("max_params", max_params), ("max_mult_adds", max_mult_adds),
+                            ("max_model_size", kwargs.get("max_model_size"))):
             if value is not None and (not isinstance(value, (int, float)) or value <= 0):
                 raise ValueError(f"`{name}` must be a positive number or None, got {value!r}.")
+        runs = kwargs.get("executions_per_trial", 1)
+        if not isinstance(runs, int) or isinstance(runs, bool) or runs < 1:
+            raise ValueError(f"`executions_per_trial` must be an integer >= 1, got {runs!r}.")
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"`verbose` must be 0, 1 or 2, got {verbose!r}.")
         self.space = oracle.space
         self.max_params, self.max_mult_adds = max_params, max_mult_adds
         self.measure_latency = measure_latency or oracle.reward.secondary == "latency_ms"
         self.count_mult_adds = max_mult_adds is not None or oracle.reward.secondary == "mult_adds"
         self.keep_checkpoints = keep_checkpoints
         self.verbose = verbose
+        self._own_hypermodel = hypermodel is None
         hypermodel = hypermodel or NASHyperModel(oracle.space, input_shape, classes, child_kwargs,
                                                  optimizer, loss, metrics)
         self.poll_seconds = poll_seconds
@@ -139,12 +159,21 @@ class NASTuner(kt.Tuner):
         self._heartbeat = None
         self._search_start = None
         self._trials_run = 0
+        self._progress = verbose
         super().__init__(oracle, hypermodel, **kwargs)
         if self._is_worker():
             self.oracle.stub = distributed.RetryingStub(self.oracle.stub)
             distributed.wait_while_idle(self.oracle, pause=poll_seconds)
 
     def _populate_initial_space(self):
+        if not self._own_hypermodel:
+            # A user's hypermodel may declare hyperparameters beyond the architecture:
+            # build it as keras-tuner does to find them.
+            try:
+                super()._populate_initial_space()
+            finally:
+                keras.backend.clear_session()
+            return
         # The oracle registered the fixed decision table already; building a
         # child here (keras-tuner's default) would only cost time.
         hp = self.oracle.get_space()
@@ -152,17 +181,33 @@ class NASTuner(kt.Tuner):
         self.oracle.update_space(hp)
 
     # -- one trial --------------------------------------------------------------------------
-    def _build_child(self, trial):
+    def _build_checked(self, hp):
+        """Build a child under the distribution strategy; keras-tuner's fatal error when the
+        build function returns no model (a bug, not the architecture's fault)."""
         try:
-            return self.hypermodel.build(trial.hyperparameters)
-        except Exception as e:  # noqa: BLE001 - any build error is the architecture's fault
+            with maybe_distribute(self.distribution_strategy):
+                model = self.hypermodel.build(hp)
+        except kt.errors.FatalError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any other build error is the architecture's
             raise kt.errors.FailedTrialError(f"cannot build the child: {type(e).__name__}: {e}") from e
+        if not isinstance(model, keras.Model):
+            raise kt.errors.FatalTypeError(
+                "Expected the model-building function, or HyperModel.build() to return a valid "
+                f"Keras Model instance. Received: {model} of type {type(model)}.")
+        return model
 
-    def run_trial(self, trial, *fit_args, **fit_kwargs):
+    def _try_build(self, hp):
         keras.backend.clear_session()
         gc.collect()
-        start = time.perf_counter()
-        model = self._build_child(trial)
+        model = self._build_checked(hp)
+        size = maybe_compute_model_size(model)
+        if self.max_model_size and size > self.max_model_size:
+            raise kt.errors.FailedTrialError(f"Oversized model: {size} parameters "
+                                             f"> max_model_size={self.max_model_size}")
+        return model
+
+    def _size_metrics(self, model):
         metrics = {"params": float(model.count_params())}
         if self.max_params and metrics["params"] > self.max_params:
             raise kt.errors.FailedTrialError(f"over the parameter budget: {int(metrics['params']):,}"
@@ -177,34 +222,76 @@ class NASTuner(kt.Tuner):
                     f"max_mult_adds={int(self.max_mult_adds):,}")
         if self.measure_latency:
             metrics["latency_ms"] = measure_latency_ms(model)
-        fit_kwargs = dict(fit_kwargs)
-        fit_kwargs["callbacks"] = list(fit_kwargs.get("callbacks") or []) + [
-            keras.callbacks.TerminateOnNaN()]
-        fit_kwargs.setdefault("verbose", 0)
-        fit_start = time.perf_counter()
+        return metrics
+
+    def _fit(self, hp, model, *fit_args, **fit_kwargs):
+        """``HyperModel.fit`` (``model.fit`` unless the hypermodel defines its own), as
+        ``{metric: [value per epoch]}``; out of memory fails the trial."""
         try:
-            history = model.fit(*fit_args, **fit_kwargs).history
+            with maybe_distribute(self.distribution_strategy):
+                results = self.hypermodel.fit(hp, model, *fit_args, **fit_kwargs)
         except MemoryError as e:
             raise kt.errors.FailedTrialError(f"out of memory: {e}") from e
         except Exception as e:
             if type(e).__name__ == "ResourceExhaustedError":  # TF's out-of-memory error
                 raise kt.errors.FailedTrialError(f"out of memory: {str(e)[:300]}") from e
             raise
-        metrics["train_seconds"] = time.perf_counter() - fit_start
-        losses = history.get("loss", [])
-        if any(not math.isfinite(v) for v in losses):
-            raise kt.errors.FailedTrialError(f"NaN or infinite loss at epoch {len(losses)}")
+        tuner_utils.validate_trial_results(results, self.oracle.objective, "HyperModel.fit()")
+        if isinstance(results, keras.callbacks.History):
+            return {k: [float(v) for v in values] for k, values in results.history.items()}
+        if isinstance(results, dict):
+            return {k: [float(np.mean(v))] for k, v in results.items()}
+        if isinstance(results, list):  # several evaluations: keras-tuner averages them
+            averaged = tuner_utils.convert_to_metrics_dict(results, self.oracle.objective)
+            return {k: [float(v)] for k, v in averaged.items()}
+        return {self.oracle.objective.name: [float(results)]}
+
+    def _best_epoch(self, history):
         name = self.oracle.objective.name
         if name not in history:
             raise kt.errors.FatalValueError(
                 f"The objective {name!r} is not among the fit metrics {sorted(history)}; pass "
                 "`validation_data` for val_* objectives, or choose another objective.")
         values = history[name]
-        best = int(np.argmax(values) if self.oracle.objective.direction == "max" else np.argmin(values))
-        metrics[name] = float(values[best])
-        metrics["best_epoch"] = float(best)
-        if self._worth_saving(metrics):
-            model.save_weights(os.path.join(self.get_trial_dir(trial.trial_id), CHECKPOINT))
+        pick = np.argmax if self.oracle.objective.direction == "max" else np.argmin
+        return int(pick(np.nan_to_num(values, nan=-np.inf if pick is np.argmax else np.inf)))
+
+    def run_trial(self, trial, *fit_args, **fit_kwargs):
+        start = time.perf_counter()
+        hp = trial.hyperparameters
+        user_callbacks = fit_kwargs.pop("callbacks", None) or []
+        fit_kwargs.setdefault("verbose", 0)
+        metrics, runs, train_seconds = {}, [], 0.0
+        best_value, objective = None, self.oracle.objective
+        for execution in range(self.executions_per_trial):
+            # Fresh callbacks per run, as keras-tuner: a callback's state must not leak.
+            callbacks = self._deepcopy_callbacks(user_callbacks)
+            if any(type(c).__name__ == "TensorBoard" for c in callbacks):
+                self._configure_tensorboard_dir(callbacks, trial, execution)
+            callbacks.append(keras.callbacks.TerminateOnNaN())
+            model = self._try_build(hp)
+            if execution == 0:
+                metrics.update(self._size_metrics(model))
+            fit_start = time.perf_counter()
+            history = self._fit(hp, model, *fit_args, callbacks=callbacks, **fit_kwargs)
+            train_seconds += time.perf_counter() - fit_start
+            losses = history.get("loss", [])
+            if any(not math.isfinite(v) for v in losses):
+                raise kt.errors.FailedTrialError(f"NaN or infinite loss at epoch {len(losses)}")
+            best = self._best_epoch(history)
+            runs.append(({k: v[min(best, len(v) - 1)] for k, v in history.items()}, best))
+            value = runs[-1][0][objective.name]
+            if best_value is None or objective.better_than(value, best_value):
+                best_value = value
+                metrics_so_far = dict(metrics, **{objective.name: value})
+                if self._worth_saving(metrics_so_far):
+                    # Keep the weights of the best run (keras-tuner: of the best epoch).
+                    model.save_weights(self._get_checkpoint_fname(trial.trial_id))
+        # keras-tuner's convention: each run's best epoch, averaged over the runs.
+        for name in runs[0][0]:
+            metrics[name] = float(np.mean([r[0][name] for r in runs if name in r[0]]))
+        metrics["best_epoch"] = float(np.mean([r[1] for r in runs]))
+        metrics["train_seconds"] = train_seconds
         metrics["trial_seconds"] = time.perf_counter() - start
         return metrics
 
@@ -213,7 +300,8 @@ class NASTuner(kt.Tuner):
         if keep is None or keep == 0:
             return keep is None
         best = self.oracle.get_best_trials(keep)
-        return len(best) < keep or self._local_oracle.reward(metrics) > best[-1].score
+        reward = self._local_oracle.reward
+        return len(best) < keep or reward(metrics) > reward.from_score(best[-1].score)
 
     # -- search loop additions --------------------------------------------------------------
     def search(self, *fit_args, **fit_kwargs):
@@ -221,24 +309,27 @@ class NASTuner(kt.Tuner):
 
         self._search_start = time.time()
         self._trials_run = 0
+        # keras-tuner passes `verbose` on to fit; 0 also silences this search's own lines.
+        verbose = fit_kwargs.get("verbose", self.verbose)
+        self._progress = min(self.verbose, 1 if verbose == "auto" else int(verbose))
         self._ended_at_start = 0 if self._is_worker() else len(self.oracle.end_order)
         if distributed.role() == "chief":
             self._serve()
             return
         # keras-tuner prints every failed trial's traceback (DEBUG defaults to True);
         # failed children are routine here, and their reason is in the progress line.
-        debug, kt_config.DEBUG = kt_config.DEBUG, self.verbose > 1
+        debug, kt_config.DEBUG = kt_config.DEBUG, self._progress > 1
         try:
             super().search(*fit_args, **fit_kwargs)
         finally:
             kt_config.DEBUG = debug
         if self._is_worker():
-            if self.verbose:
+            if self._progress:
                 print(f"{self.tuner_id}: the chief ended the search after this worker ran "
                       f"{self._trials_run} trials.", flush=True)
             return
         stop = self.oracle.stop_reason
-        if stop and self.verbose:
+        if stop and self._progress:
             print(f"Search stopped early: {stop}.")
 
     def _serve(self):
@@ -274,7 +365,7 @@ class NASTuner(kt.Tuner):
         self._trials_run += 1
         if _keep_count(self.keep_checkpoints) is not None:
             self._prune_checkpoints()
-        if self.verbose and (self._is_worker() or distributed.role() == "local"):
+        if self._progress and (self._is_worker() or distributed.role() == "local"):
             print(self._progress_line(trial), flush=True)
 
     def _prune_checkpoints(self):
@@ -300,6 +391,7 @@ class NASTuner(kt.Tuner):
     def _progress_line(self, trial):
         trial = self.oracle.get_trial(trial.trial_id)
         total = self.oracle.max_trials
+        name = self.oracle.objective.name
         best = self.oracle.get_best_trials(1)
         best_score = f"{best[0].score:.4f}" if best else "-"
         elapsed = time.time() - self._search_start
@@ -307,10 +399,14 @@ class NASTuner(kt.Tuner):
             count, clock = f"trial {trial.trial_id}", f"elapsed {_clock(elapsed)}"
         else:
             done = len(self.oracle.end_order)
-            eta = elapsed / max(1, done - self._ended_at_start) * max(0, total - done)
-            count, clock = f"trial {done}/{total}", f"elapsed {_clock(elapsed)}  ETA {_clock(eta)}"
+            if total is None:
+                count, clock = f"trial {done}", f"elapsed {_clock(elapsed)}"
+            else:
+                eta = elapsed / max(1, done - self._ended_at_start) * max(0, total - done)
+                count = f"trial {done}/{total}"
+                clock = f"elapsed {_clock(elapsed)}  ETA {_clock(eta)}"
         if trial.status == TrialStatus.COMPLETED:
-            outcome = f"reward {trial.score:.4f}"
+            outcome = f"{name} {trial.score:.4f}"
         else:
             outcome = f"{trial.status}: {failure_reason(trial.message)[:120]}"
         params = trial.metrics.get_last_value("params") if trial.metrics.exists("params") else None
@@ -326,17 +422,37 @@ class NASTuner(kt.Tuner):
 
     best_genotype = best_architecture
 
+    def _get_checkpoint_fname(self, trial_id):
+        return os.path.join(self.get_trial_dir(trial_id), CHECKPOINT)
+
+    def load_model(self, trial):
+        """The child of ``trial`` with its trained weights (keras-tuner's ``load_model``,
+        used by ``get_best_models``); a clear error when they were not kept."""
+        path = self._get_checkpoint_fname(trial.trial_id)
+        if not os.path.exists(path):
+            kept = {"best": "only the best trial's", "none": "no trial's",
+                    "all": "every trial's"}.get(self.keep_checkpoints,
+                                                f"the best {self.keep_checkpoints} trials'")
+            raise ValueError(
+                f"The weights of trial {trial.trial_id} were not kept: keep_checkpoints="
+                f"{self.keep_checkpoints!r} keeps {kept} weights.  Pass NASTuner(keep_checkpoints="
+                "'all' or an integer k) to keep more, or rebuild and train the architecture: "
+                "tuner.hypermodel.build(trial.hyperparameters).")
+        model = self._build_checked(trial.hyperparameters)
+        with maybe_distribute(self.distribution_strategy):
+            if getattr(model, "optimizer", None) is not None:
+                model.optimizer.build(model.trainable_variables)  # the file holds its slots too
+            model.load_weights(path)
+        return model
+
     def best_model(self):
-        """The best child, with its trained weights when they were kept."""
+        """The best child, with its trained weights when they were kept (else untrained)."""
         best = self.oracle.get_best_trials(1)
         if not best:
             raise ValueError("No trial has completed yet, so there is no best model.")
-        model = self.hypermodel.build(best[0].hyperparameters)
-        path = os.path.join(self.project_dir, f"trial_{best[0].trial_id}", CHECKPOINT)
-        if os.path.exists(path):
-            model.optimizer.build(model.trainable_variables)  # the file holds its slots too
-            model.load_weights(path)
-        return model
+        if os.path.exists(self._get_checkpoint_fname(best[0].trial_id)):
+            return self.load_model(best[0])
+        return self._build_checked(best[0].hyperparameters)
 
     def export(self, directory):
         """Write ``best_architecture.json`` and ``best_model.keras``; return their paths."""

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import nasnet_keras as nk
-from nasnet_keras.cli import main as cli
+from nasnet_keras.cli import run_command as cli
 from conftest import randomize, tiny_model
 
 

@@ -115,12 +115,27 @@ def test_failed_trials_feed_the_penalty_or_are_skipped(tmp_path):
 
 def test_a_run_of_failures_stops_cleanly(tmp_path):
     oracle = RandomOracle(SMALL, objective="reward", max_trials=50, seed=0,
-                          max_consecutive_failed_trials=4)
+                          max_consecutive_failed_trials=4, max_identical_failures=None)
     history = simulate(oracle, SyntheticLandscape(SMALL), str(tmp_path), fails=lambda i: True)
     assert len(history) == 4 and "4 trials in a row failed" in oracle.stop_reason
     records = [json.loads(l) for l in open(tmp_path / "synthetic" / "search_log.jsonl")]
     assert [r["status"] for r in records] == ["FAILED"] * 4
     assert records[0]["reason"] == "synthetic failure"
+
+
+def test_the_same_failure_from_the_start_stops_after_three_trials(tmp_path):
+    # Every trial fails the same way: a data or setup bug, not the architectures.
+    same = RandomOracle(SMALL, objective="reward", max_trials=50, seed=0)
+    assert len(simulate(same, SyntheticLandscape(SMALL), str(tmp_path), "same",
+                        fails=lambda i: True)) == 3
+    assert "the first 3 trials all failed with the same reason" in same.stop_reason
+    assert same.stop_reason.endswith("synthetic failure")
+    # Once a trial has completed, failures are the architectures': the long streak applies.
+    later = RandomOracle(SMALL, objective="reward", max_trials=50, seed=0,
+                         max_consecutive_failed_trials=6)
+    history = simulate(later, SyntheticLandscape(SMALL), str(tmp_path), "later",
+                       fails=lambda i: i > 0)
+    assert len(history) == 7 and "6 trials in a row failed" in later.stop_reason
 
 
 def test_duplicates_are_not_retrained_and_exhaustion_stops(tmp_path):
@@ -169,7 +184,7 @@ def test_oracle_and_reward_bad_input():
         Reward(secondary="params")
     with pytest.raises(ValueError, match="`weight` must be <= 0"):
         Reward(secondary="params", target=1.0, weight=0.5)
-    with pytest.raises(ValueError, match="`max_trials` must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match="`max_trials` must be an integer >= 1 or None, got 0"):
         RandomOracle(SMALL, max_trials=0)
     with pytest.raises(TypeError, match="`space` must be a nasnet_search SearchSpace"):
         RandomOracle("nasnet")
