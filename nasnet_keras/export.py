@@ -18,7 +18,11 @@ TFLITE_QUANTIZATIONS = (None, "float16", "int8")
 
 def _main_output_model(model):
     """SavedModel/TFLite serve one output; a model with an aux head serves its main one."""
-    if isinstance(model.output, (list, tuple)):
+    import keras
+
+    if isinstance(model, keras.Sequential):  # one output (and no `output` until called)
+        return model
+    if len(model.outputs) > 1:
         from nasnet_keras.training import without_aux_head
 
         return without_aux_head(model)
