@@ -8,6 +8,7 @@ not change them.
 """
 
 import collections
+import weakref
 
 import keras
 
@@ -30,6 +31,19 @@ def endpoint_layers(model):
     return found
 
 
+# A pass-through cell's outputs joined into one endpoint tensor, made once per cell layer:
+# a second Concatenate of the same name would clash in any model using both.
+_JOINED = weakref.WeakKeyDictionary()
+
+
+def _joined_outputs(layer, outputs):
+    if len(outputs) == 1:
+        return outputs[0]
+    if layer not in _JOINED:
+        _JOINED[layer] = keras.layers.Concatenate(name=f"{layer.name}_outputs")(list(outputs))
+    return _JOINED[layer]
+
+
 def _walk(model):
     """[(endpoint name, tensor, level)] in network order; level k = stride 2**k."""
     prefix = _layer_prefix(model)
@@ -43,8 +57,7 @@ def _walk(model):
             level += layer.strides == 2
             output = layer.output
             if isinstance(output, (list, tuple)):  # a "pass" (NASNet-B) cell: its live outputs
-                output = (output[0] if len(output) == 1 else
-                          keras.layers.Concatenate(name=f"{layer.name}_outputs")(list(output)))
+                output = _joined_outputs(layer, output)
             out.append((name, output, level))
         else:
             out.append((name, layer.output, level))
@@ -79,7 +92,6 @@ def feature_pyramid(model, levels=(2, 3, 4, 5)):
     ReLU, for the deepest).  With the CIFAR stem the strides are 1, 2 and 4, so
     ask for ``levels=(0, 1, 2)``.
     """
-    # One walk: for pass-through cells each walk makes a new Concatenate layer.
     available = {level: tensor for _, tensor, level in _walk(model)}
     missing = [lv for lv in levels if lv not in available]
     if missing:

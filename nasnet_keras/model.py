@@ -179,12 +179,13 @@ def NASNet(
         stem_level = 0
 
     k = genotype.num_inputs
-    live = _live_outputs(plan, k, stem_level)
+    live, dead = _liveness(plan, k, stem_level)
 
     # One entry per cell, oldest first: (output, level), level k = stride 2**k.
     # A "pass" cell's output is a dict {j: tensor}: its output j feeds the cell j + 1
     # later; outputs nothing would read are not computed (see `_live_outputs`).
     # None: no cell that far back yet (the input is passed through, slim's prev=None).
+    # (None, level): a cell nothing reads, not built (its weights would get no gradients).
     history = [None] * (k - 1) + [(x, stem_level)]
 
     def take(entry, j):
@@ -194,6 +195,9 @@ def NASNet(
     def run_cell(spec, scope, cell_filters, strides, srcs, cell_index):
         read = spec.inputs_read(live[cell_index])
         tensor, level = srcs[0]
+        if tensor is None:  # slot 0 is a pruned cell, so this cell does not read it
+            first = min(j for j in read if srcs[j] is not None)
+            tensor = take(srcs[first], first)[0]
         if isinstance(tensor, dict):  # an unread slot 0 may have no live output 0
             x = tensor[0] if 0 in tensor else next(iter(tensor.values()))
         else:
@@ -233,6 +237,9 @@ def NASNet(
 
     aux_output = None
     for cell_index, (spec, scope, cell_filters, strides, skip, aux) in enumerate(plan):
+        if dead[cell_index]:
+            history.append((None, history[-1][1] + (strides == 2)))
+            continue
         out = run_cell(spec, scope, cell_filters, strides, _sources(history, k, skip), cell_index)
         if aux:
             tag = f"aux_{scope[len('cell_'):]}"
@@ -323,12 +330,20 @@ def _head_inputs(history, k):
 
 
 def _live_outputs(plan, k, stem_level):
-    """Per cell of `plan`, the outputs of a "pass" cell that something reads (None: all).
+    """Per cell of `plan`, the outputs of a "pass" cell that something reads (None: all)."""
+    return _liveness(plan, k, stem_level)[0]
+
+
+def _liveness(plan, k, stem_level):
+    """``(live, dead)`` per cell of `plan`: the outputs of a "pass" cell that something
+    reads (None: all), and whether nothing reads the cell at all.
 
     Output j of a pass cell feeds the cell j + 1 later, but near the end of the
     network that cell does not exist (or the head does not take it), and a later
-    cell may not read that input.  Computing such outputs would only add weights
-    without gradients.  Readers come later, so this walks the cells backwards.
+    cell may not read that input.  A searched cell that never reads its input 0
+    leaves the cell before it unread (a whole reduction cell, say).  Building
+    either would only add weights without gradients.  Readers come later, so this
+    walks the cells backwards; a dead cell reads nothing, which may kill more.
     """
     history = [None] * (k - 1) + [("stem", stem_level)]
     sources = []
@@ -336,20 +351,28 @@ def _live_outputs(plan, k, stem_level):
         sources.append([None if s is None else s[0] for s in _sources(history, k, skip)])
         history.append((index, history[-1][1] + (strides == 2)))
     read = [set() for _ in plan]
-    for j in _head_inputs(history, k):
+    # The head takes the last cell, or what the next cell would receive after pass cells.
+    head = _head_inputs(history, k) if plan[-1][0].output_mode == "pass" else [0]
+    for j in head:
         if history[-1 - j][0] != "stem":
             read[history[-1 - j][0]].add(j)
-    live = [None] * len(plan)
+    live, dead = [None] * len(plan), [False] * len(plan)
     for index in reversed(range(len(plan))):
         spec, *_, aux = plan[index]
         if aux:
             read[index].update(range(spec.num_blocks))
-        if spec.output_mode == "pass" and read[index] and len(read[index]) < spec.num_blocks:
+        if not read[index]:
+            dead[index] = True
+            continue
+        if spec.output_mode == "pass" and len(read[index]) < spec.num_blocks:
             live[index] = tuple(sorted(read[index]))
         for j in spec.inputs_read(live[index]):
-            if sources[index][j] not in (None, "stem"):
-                read[sources[index][j]].add(j)
-    return live
+            # A slot with no cell that far back passes slot 0's tensor through.
+            source, slot = (sources[index][j], j) if sources[index][j] is not None \
+                else (sources[index][0], 0)
+            if source not in (None, "stem"):
+                read[source].add(slot)
+    return live, dead
 
 
 def _from_config(family, configs, variant, paper_regularization, overrides):

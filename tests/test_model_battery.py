@@ -178,3 +178,36 @@ def test_outputs_nothing_reads_are_not_built():
         nk.NASNetCell(nk.NASNET_A.normal, 8, live_outputs=(0,))
     with pytest.raises(ValueError, match="live_outputs"):
         nk.NASNetCell(b_cell, 8, prev_mode=["match"] * 3, live_outputs=(4,))
+
+
+def test_endpoints_of_a_pass_through_model_twice_do_not_clash():
+    cell = nk.CellSpec(ops=["sep_conv_3x3", "identity", "conv_1x1", "max_pool_3x3",
+                            "dil_conv_3x3", "sep_conv_5x5", "identity", "conv_3x3"],
+                       inputs=[0, 1, 2, 3, 4, 0, 5, 1], combine=["add", "add", "add", "concat"],
+                       num_inputs=4, output_mode="pass")
+    model = tiny_model(genotype=nk.Genotype(cell, cell), penultimate_filters=160)
+    first, second = nk.endpoint_model(model), nk.endpoint_model(model)
+    pyramid = nk.feature_pyramid(model, levels=(0, 1, 2))
+    both = keras.Model(model.inputs, [first.outputs, second.outputs, pyramid.outputs])
+    outputs = both.predict(_x(1), verbose=0)
+    for a, b in zip(outputs[0], outputs[1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_cells_nothing_reads_are_pruned():
+    """A searched cell that never reads input 0 leaves the cell before it unread (here the
+    first reduction cell and, through it, more): those cells are not built, so every
+    weight gets a gradient, and the network computes the same function."""
+    skips_input_0 = nk.CellSpec(ops=["sep_conv_3x3", "identity", "avg_pool_3x3", "conv_1x1"],
+                                inputs=[1, 1, 2, 1], combine=["add", "add"], concat=[2, 3])
+    model = tiny_model(genotype=nk.Genotype(skips_input_0, skips_input_0), num_cells=2,
+                       penultimate_filters=64)
+    built = [l.scope for l in model.layers if isinstance(l, nk.NASNetCell)]
+    # Each cell reads only the cell two back: cell_5 <- reduction_cell_1 <- cell_2 <- cell_1.
+    assert built == ["cell_1", "cell_2", "reduction_cell_1", "cell_5"]
+    with tf.GradientTape() as tape:
+        loss = keras.ops.sum(model(_x(2), training=True))
+    grads = tape.gradient(loss, model.trainable_variables)
+    assert [v.path for v, g in zip(model.trainable_variables, grads) if g is None] == []
+    clone = keras.Model.from_config(model.get_config())
+    assert clone.count_params() == model.count_params()
