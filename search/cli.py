@@ -46,6 +46,9 @@ def _add_parallel_args(p):
                    help="run a chief and this many worker processes on this machine")
     p.add_argument("--port", type=_positive_int, default=None,
                    help="the chief's port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--recycle-every", type=_positive_int, default=None,
+                   help="with --workers: restart each worker process after this many trials "
+                        "(bounds the memory TensorFlow keeps per traced train step)")
 
 
 def build_parser():
@@ -191,13 +194,20 @@ def _launch(args):
 
     argv = [sys.executable, "-m", "nasnet_search.cli", "resume", "--directory", args.directory,
             "--project-name", args.project_name] + (["--quiet"] if args.quiet else [])
-    code = launch(argv, workers=args.workers, port=args.port)
+    code = launch(argv, workers=args.workers, port=args.port, recycle_every=args.recycle_every)
     if code:
         raise SystemExit(f"nasnet-search: the distributed search ended with code {code}.")
     return code
 
 
+def _check_parallel_args(args):
+    if args.recycle_every and not args.workers:
+        raise SystemExit(f"nasnet-search: --recycle-every {args.recycle_every} needs --workers K: "
+                         "it restarts worker processes, and a search without --workers has none.")
+
+
 def cmd_run(args):
+    _check_parallel_args(args)
     project = _project_dir(args)
     if os.path.exists(os.path.join(project, CONFIG)) and not args.overwrite:
         raise SystemExit(f"nasnet-search: {project!r} already holds a search; continue it with "
@@ -205,7 +215,8 @@ def cmd_run(args):
     if (args.secondary is None) != (args.target is None):
         raise SystemExit("nasnet-search: --secondary and --target go together.")
     config = {k: v for k, v in vars(args).items()
-              if k not in ("command", "overwrite", "quiet", "workers", "port", "config_only")}
+              if k not in ("command", "overwrite", "quiet", "workers", "port", "config_only",
+                           "recycle_every")}
     data = _load_data(config)
     config["classes"] = data[2]
     if args.workers or args.config_only:
@@ -248,6 +259,7 @@ def _finished(project, config):
 def cmd_resume(args):
     from nasnet_search.distributed import role
 
+    _check_parallel_args(args)
     config = _load_config(args)
     changed = {k: getattr(args, k) for k in ("max_trials", "max_time")
                if getattr(args, k) is not None}
@@ -266,6 +278,10 @@ def cmd_resume(args):
         done = len(tuner.oracle.end_order)
         print(f"Resuming {_project_dir(args)}: {done} trials ended, budget {config['max_trials']}.")
     _search(config, tuner)
+    if tuner.recycle_requested:
+        from nasnet_search.distributed import RECYCLE_EXIT
+
+        raise SystemExit(RECYCLE_EXIT)  # the launcher starts this worker again
     return tuner
 
 

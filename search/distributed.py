@@ -29,6 +29,12 @@ import threading
 import time
 
 CHIEF_ID = "chief"
+# A worker asked to stop after `recycle_every` trials (TensorFlow keeps a few MB for every
+# train step it traces, so a long-lived worker grows) exits with this status between two
+# trials; the launcher starts it again with the same id.  Nothing is lost: its last trial
+# has ended, and the chief hands the next one to whoever asks.
+RECYCLE_EXIT = 75
+RECYCLE_ENV = "NASNET_SEARCH_RECYCLE_EVERY"
 # TensorFlow's start-up chatter (absl INFO lines) in each role's output.
 _NOISE = re.compile(r"^(I\d{4} |WARNING: All log messages before absl::InitializeLog)")
 
@@ -180,10 +186,19 @@ def visible_gpus():
     return [str(i) for i, line in enumerate(out.stdout.splitlines()) if line.startswith("GPU ")]
 
 
-def role_environments(workers, host="127.0.0.1", port=None, gpus=None):
+def recycle_every_from_env():
+    """The worker's ``recycle_every`` as the launcher set it, or None."""
+    text = os.environ.get(RECYCLE_ENV)
+    return int(text) if text else None
+
+
+def role_environments(workers, host="127.0.0.1", port=None, gpus=None, recycle_every=None):
     """``[(tuner_id, env)]`` for a chief and ``workers`` workers (env: the variables to set)."""
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"`workers` must be an integer >= 1, got {workers!r}.")
+    if recycle_every is not None and (not isinstance(recycle_every, int)
+                                      or isinstance(recycle_every, bool) or recycle_every < 1):
+        raise ValueError(f"`recycle_every` must be an integer >= 1 or None, got {recycle_every!r}.")
     port = port or free_port(host)
     common = {"KERASTUNER_ORACLE_IP": host, "KERASTUNER_ORACLE_PORT": str(port)}
     gpus = visible_gpus() if gpus is None else list(gpus)
@@ -191,6 +206,8 @@ def role_environments(workers, host="127.0.0.1", port=None, gpus=None):
     roles = [(CHIEF_ID, dict(common, KERASTUNER_TUNER_ID=CHIEF_ID, CUDA_VISIBLE_DEVICES="-1"))]
     for i in range(workers):
         env = dict(common, KERASTUNER_TUNER_ID=f"tuner{i}")
+        if recycle_every:
+            env[RECYCLE_ENV] = str(recycle_every)
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)]
             env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"  # workers sharing a GPU
@@ -203,6 +220,7 @@ class _Role:
         self.name, self.argv, self.env = name, argv, env
         self._out, self._lock = out, lock
         self.restarts = 0
+        self.recycled = 0
         self.start()
 
     def start(self):
@@ -226,20 +244,22 @@ class _Role:
 
 
 def launch(argv, workers, host="127.0.0.1", port=None, gpus=None, worker_restarts=2,
-           shutdown_seconds=60.0, out=None):
+           shutdown_seconds=60.0, out=None, recycle_every=None):
     """Run ``argv`` as a chief and ``workers`` workers on this machine; return the exit code.
 
     Every role runs the same command (keras-tuner's model) with its variables
     set; their output is prefixed with the role's name.  A worker that crashes
     while the chief runs is restarted with the same id (it then gets its trial
-    back), up to ``worker_restarts`` times.  When the chief ends, workers get
+    back), up to ``worker_restarts`` times.  With ``recycle_every`` a worker
+    leaves after that many trials (status `RECYCLE_EXIT`) and is started again
+    with the same id, which bounds its memory.  When the chief ends, workers get
     ``shutdown_seconds`` to end, then are stopped (not a failure).  The code is
     the chief's, or 1 when a worker failed for good.
     """
     out = out or sys.stdout
     lock = threading.Lock()
     roles = [_Role(name, list(argv), dict(os.environ, **env), out, lock)
-             for name, env in role_environments(workers, host, port, gpus)]
+             for name, env in role_environments(workers, host, port, gpus, recycle_every)]
     chief, team = roles[0], roles[1:]
     failed = False
     try:
@@ -247,6 +267,13 @@ def launch(argv, workers, host="127.0.0.1", port=None, gpus=None, worker_restart
             for worker in team:
                 code = worker.proc.poll()
                 if code in (None, 0):
+                    continue
+                if code == RECYCLE_EXIT:
+                    worker.recycled += 1
+                    worker.say(f"{worker.name} recycled after {recycle_every} trials "
+                               f"({worker.recycled} so far); starting it again.")
+                    worker.reader.join(timeout=5)
+                    worker.start()
                     continue
                 if worker.restarts < worker_restarts:
                     worker.restarts += 1
@@ -269,7 +296,8 @@ def launch(argv, workers, host="127.0.0.1", port=None, gpus=None, worker_restart
                 worker.proc.terminate()
                 worker.proc.wait()
                 continue
-            if worker.proc.returncode not in (0, None) and not getattr(worker, "reported", False):
+            if worker.proc.returncode not in (0, None, RECYCLE_EXIT) \
+                    and not getattr(worker, "reported", False):
                 failed = True
     except BaseException:
         for role_ in roles:

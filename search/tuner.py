@@ -110,6 +110,10 @@ class NASTuner(kt.Tuner):
             weights are deleted as the search goes.
         verbose: 1 prints one line per trial, 0 nothing (``search(..., verbose=0)``
             silences one search).
+        recycle_every: distributed workers only: leave the search after this many
+            trials (``tuner.recycle_requested`` is then True) so that a launcher
+            starts a fresh process; bounds the memory TensorFlow keeps per traced
+            step.  Default: ``$NASNET_SEARCH_RECYCLE_EVERY`` (set by `launch`).
         poll_seconds: distributed chief only: how often it checks leases and
             whether the search is over.
         hypermodel: a build function or ``keras_tuner.HyperModel`` to use
@@ -125,7 +129,7 @@ class NASTuner(kt.Tuner):
                  optimizer="adam", loss="sparse_categorical_crossentropy", metrics=("accuracy",),
                  max_params=None, max_mult_adds=None, measure_latency=False,
                  keep_checkpoints="best", verbose=1, hypermodel=None, poll_seconds=0.5,
-                 **kwargs):
+                 recycle_every=None, **kwargs):
         if not hasattr(oracle, "space"):
             raise TypeError("`oracle` must be a nasnet_search oracle (RLOracle, RandomOracle, "
                             f"EvolutionOracle), got {type(oracle).__name__}.")
@@ -160,6 +164,8 @@ class NASTuner(kt.Tuner):
         self._search_start = None
         self._trials_run = 0
         self._progress = verbose
+        self.recycle_every = recycle_every or distributed.recycle_every_from_env()
+        self.recycle_requested = False
         super().__init__(oracle, hypermodel, **kwargs)
         if self._is_worker():
             self.oracle.stub = distributed.RetryingStub(self.oracle.stub)
@@ -304,6 +310,14 @@ class NASTuner(kt.Tuner):
         return len(best) < keep or reward(metrics) > reward.from_score(best[-1].score)
 
     # -- search loop additions --------------------------------------------------------------
+    def pre_create_trial(self):
+        # Between two trials, before asking for the next: the only point where leaving
+        # loses nothing (keras-tuner's loop has no other exit but STOPPED).
+        if (self.recycle_every and self._is_worker() and self._trials_run >= self.recycle_every):
+            self.recycle_requested = True
+            raise _Recycle()
+        super().pre_create_trial()
+
     def search(self, *fit_args, **fit_kwargs):
         from keras_tuner.src import config as kt_config
 
@@ -321,6 +335,11 @@ class NASTuner(kt.Tuner):
         debug, kt_config.DEBUG = kt_config.DEBUG, self._progress > 1
         try:
             super().search(*fit_args, **fit_kwargs)
+        except _Recycle:
+            if self._progress:
+                print(f"{self.tuner_id}: leaving after {self._trials_run} trials to be started "
+                      "again (recycle_every).", flush=True)
+            return
         finally:
             kt_config.DEBUG = debug
         if self._is_worker():
@@ -473,6 +492,10 @@ class NASTuner(kt.Tuner):
         if not self._is_worker():
             self.oracle.save()
         storage.atomic_write_json(self._get_tuner_fname(), self.get_state())
+
+
+class _Recycle(Exception):
+    """Leaves keras-tuner's search loop between two trials (`recycle_every`)."""
 
 
 def _clock(seconds):

@@ -44,8 +44,11 @@ class Tuner(SyntheticTuner):
 
 oracle = RLOracle(space, objective="reward", max_trials=trials, seed=11, lease_seconds=lease,
                   settings={"batch_size": 3})
-Tuner(oracle, SyntheticLandscape(space, seed=3), seconds=seconds, directory=directory,
-      project_name="p", verbose=1, poll_seconds=0.2).search()
+tuner = Tuner(oracle, SyntheticLandscape(space, seed=3), seconds=seconds, directory=directory,
+              project_name="p", verbose=1, poll_seconds=0.2)
+tuner.search()
+if tuner.recycle_requested:  # as `nasnet-search resume` does
+    sys.exit(75)
 """
 
 
@@ -127,6 +130,23 @@ def test_launcher_runs_a_chief_and_two_workers(tmp_path, role_argv, monkeypatch)
     assert "[tuner0] tuner0: the chief ended the search" in text
     assert "[tuner1] tuner1: the chief ended the search" in text
     assert "absl::InitializeLog" not in text
+
+
+def test_recycled_workers_lose_nothing(tmp_path, role_argv, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
+    out = io.StringIO()
+    code = launch(role_argv(6, 0.1, 30), workers=1, out=out, recycle_every=2)
+    text = out.getvalue()
+    assert code == 0, text
+    records, _ = _check_complete(tmp_path, 6)
+    assert {r["tuner_id"] for r in records} == {"tuner0"}
+    starts = _starts(tmp_path)
+    assert len(starts) == 6 and len({t for _, t in starts}) == 6  # no trial ran twice
+    # After trials 2, 4 and 6; the fourth process is told the search is over.
+    assert text.count("[launcher] tuner0 recycled after 2 trials") == 3, text
+    assert "[launcher] chief exited with code 0; tuner0 0." in text
+    with pytest.raises(ValueError, match="`recycle_every` must be an integer >= 1 or None"):
+        role_environments(1, recycle_every=0)
 
 
 def test_a_worker_killed_mid_trial_loses_its_lease(tmp_path, role_argv):

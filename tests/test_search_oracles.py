@@ -275,3 +275,26 @@ def test_a_save_interrupted_half_way_leaves_the_previous_state(tmp_path, monkeyp
         f.write('{"trial_id": "torn')
     storage.append_jsonl(str(journal), {"trial_id": "next"})
     assert [r["trial_id"] for r in storage.read_jsonl(str(journal))][-1] == "next"
+
+
+def test_a_kill_between_trial_json_and_oracle_json_loses_no_trial(tmp_path, monkeypatch):
+    # keras-tuner's create_trial writes trial.json, then oracle.json.  A chief killed between
+    # the two left a trial that counted against max_trials and never ran (one trial short).
+    oracle = RandomOracle(SMALL, objective="reward", max_trials=3, seed=0)
+    oracle._set_project_dir(str(tmp_path), "p")
+    _end(oracle, oracle.create_trial("tuner0"), 0.4)
+
+    def killed():
+        raise KeyboardInterrupt("killed after trial.json, before oracle.json")
+
+    monkeypatch.setattr(oracle, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        oracle.create_trial("tuner0")
+    assert (tmp_path / "p" / "trial_1" / "trial.json").exists()
+    resumed = RandomOracle(SMALL, objective="reward", max_trials=3, seed=0)
+    resumed._set_project_dir(str(tmp_path), "p")
+    resumed.reload()
+    assert list(resumed.trials) == ["0"]
+    while (trial := resumed.create_trial("tuner0")).status != TrialStatus.STOPPED:
+        _end(resumed, trial, 0.5)
+    assert resumed.end_order == ["0", "1", "2"]
