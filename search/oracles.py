@@ -438,7 +438,9 @@ class NASOracle(kt.Oracle):
         elif (self.identical_failure_limit is not None and run == len(ended)
               and run >= self.identical_failure_limit):
             reasons = {failure_reason(t.message) for t in ended}
-            if len(reasons) == 1:
+            # A distributed chief gets no failure messages (keras-tuner's wire format lacks
+            # them): unknown reasons are not "the same reason".
+            if len(reasons) == 1 and all(t.message for t in ended):
                 self.stop_reason = (f"the first {run} trials all failed with the same reason, "
                                     f"which points at the data or the setup rather than the "
                                     f"architectures (max_identical_failures): {reasons.pop()}")
@@ -539,11 +541,13 @@ class NASOracle(kt.Oracle):
             raise ValueError(f"This project was searched over a different space ({nas['space']}); "
                              f"resume with the same space, or start a new project "
                              "(overwrite=True).")
-        if nas.get("score_convention") != "keras-tuner" and self.reward.score_direction == "min":
-            # Written before scores followed keras-tuner: they held the negated metric.
+        if nas.get("score_convention") != "keras-tuner":
+            # Written before scores followed keras-tuner (a minimised metric's score was
+            # negated): score again from the metrics, which is the same however often it runs.
             for trial in self.trials.values():
-                if trial.score is not None:
-                    trial.score = -trial.score
+                if trial.status == TrialStatus.COMPLETED and trial.score is not None:
+                    self.score_trial(trial)
+                    self._save_trial(trial)
         if nas.get("extra_hyperparameters") is not None:
             self._freeze_extras(nas["extra_hyperparameters"])
         self.rng.bit_generator.state = nas["rng"]

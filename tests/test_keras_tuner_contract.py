@@ -303,3 +303,27 @@ def test_tuner_arguments_are_checked(tmp_path):
     with pytest.raises(ValueError, match="Unrecognized arguments \\['epochs'\\]"):
         _tuner(RandomOracle(SMALL), tmp_path, epochs=3)
     assert json.dumps(copy.deepcopy(RandomOracle(SMALL).get_state()))  # plain JSON state
+
+
+def test_a_project_written_with_negated_scores_is_converted_on_resume(tmp_path):
+    oracle = RandomOracle(SMALL, objective="val_loss", max_trials=4, seed=0)
+    oracle._set_project_dir(str(tmp_path), "p")
+    for loss in (0.7, 0.2):
+        trial = oracle.create_trial("tuner0")
+        oracle.update_trial(trial.trial_id, {"val_loss": loss})
+        trial.status = TrialStatus.COMPLETED
+        oracle.end_trial(trial)
+    # As earlier versions wrote it: scores negated, no convention recorded.
+    project = tmp_path / "p"
+    state = json.loads((project / "oracle.json").read_text())
+    del state["nas"]["score_convention"]
+    (project / "oracle.json").write_text(json.dumps(state))
+    for path in project.glob("trial_*/trial.json"):
+        data = json.loads(path.read_text())
+        data["score"] = -data["score"]
+        path.write_text(json.dumps(data))
+    for _ in range(2):  # converted once, and stays converted
+        resumed = RandomOracle(SMALL, objective="val_loss", max_trials=4, seed=0)
+        resumed._set_project_dir(str(tmp_path), "p")
+        resumed.reload()
+        assert [t.score for t in resumed.get_best_trials(2)] == [0.2, 0.7]

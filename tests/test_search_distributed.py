@@ -42,8 +42,11 @@ class Tuner(SyntheticTuner):
             time.sleep(600)
         return super().run_trial(trial, *args, **kwargs)
 
+import keras_tuner as kt
+extra = kt.HyperParameters()  # searched beside the architecture, through the chief
+extra.Float("learning_rate", 1e-4, 1e-1, sampling="log")
 oracle = RLOracle(space, objective="reward", max_trials=trials, seed=11, lease_seconds=lease,
-                  settings={"batch_size": 3})
+                  settings={"batch_size": 3}, hyperparameters=extra)
 tuner = Tuner(oracle, SyntheticLandscape(space, seed=3), seconds=seconds, directory=directory,
               project_name="p", verbose=1, poll_seconds=0.2)
 tuner.search()
@@ -122,6 +125,9 @@ def test_launcher_runs_a_chief_and_two_workers(tmp_path, role_argv, monkeypatch)
     # Both workers ran trials, and the chief updated the controller (batch 3: 2 updates).
     assert {r["tuner_id"] for r in records} == {"tuner0", "tuner1"}
     assert state["nas"]["strategy_state"]["policy_version"] == 2
+    assert state["nas"]["extra_hyperparameters"] == ["learning_rate"]
+    rates = {r["hyperparameters"]["learning_rate"] for r in records}
+    assert len(rates) > 1 and all(1e-4 <= v <= 1e-1 for v in rates)
     assert (tmp_path / "p" / state["nas"]["strategy_state"]["controller_file"]).exists()
     # One merged view, every line prefixed with its role; TF's start-up chatter dropped.
     assert "[chief] Search over: 8 trials ended." in text
