@@ -1,0 +1,81 @@
+"""FusedAdam and FusedSGD compute what Keras' Adam and SGD compute, serialize, and resume."""
+
+import keras
+import numpy as np
+import pytest
+
+import nasnet_keras as nk
+from nasnet_keras.optimizers import FusedAdam, FusedSGD, fused
+
+
+def _model(seed=0):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((8, 8, 3))
+    # No bias before BatchNorm (as in NASNet): its true gradient is 0, and Adam would blow
+    # the round-off noise standing in for it up to steps of the learning rate's size.
+    x = keras.layers.Conv2D(4, 3, padding="same", use_bias=False)(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Activation("relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(3)(x))
+
+
+def _data(n=64, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 8, 8, 3)).astype("float32"), rng.integers(0, 3, n)
+
+
+def _train(optimizer, steps=20):
+    model = _model()
+    model.compile(optimizer=optimizer,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = _data()
+    losses = [model.train_on_batch(x[i % 4 * 16:(i % 4 + 1) * 16], y[i % 4 * 16:(i % 4 + 1) * 16])
+              for i in range(steps)]
+    return np.array(losses), [np.array(w) for w in model.weights], model
+
+
+@pytest.mark.parametrize("theirs, ours", [
+    (lambda: keras.optimizers.Adam(3e-3), lambda: FusedAdam(3e-3)),
+    (lambda: keras.optimizers.Adam(1e-2, beta_1=0.8, epsilon=1e-4),
+     lambda: FusedAdam(1e-2, beta_1=0.8, epsilon=1e-4)),
+    (lambda: keras.optimizers.SGD(0.05, momentum=0.9), lambda: FusedSGD(0.05, momentum=0.9)),
+    (lambda: keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+     lambda: FusedSGD(0.05, momentum=0.9, nesterov=True)),
+    (lambda: keras.optimizers.SGD(0.05), lambda: FusedSGD(0.05)),
+], ids=["adam", "adam-options", "momentum", "nesterov", "sgd"])
+def test_20_steps_match_keras_within_float32_round_off(theirs, ours):
+    their_losses, their_weights, _ = _train(theirs())
+    our_losses, our_weights, _ = _train(ours())
+    np.testing.assert_allclose(our_losses, their_losses, rtol=1e-5, atol=1e-6)
+    for a, b in zip(our_weights, their_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(their_weights[0], _model().weights[0])  # it trained
+
+
+def test_keras_file_round_trip_and_resume(tmp_path):
+    _, _, model = _train(FusedAdam(3e-3), steps=10)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded.optimizer, FusedAdam)
+    assert int(loaded.optimizer.iterations) == 10
+    x, y = _data()
+    # Resumed and uninterrupted training take the same next step.
+    a = model.train_on_batch(x[:16], y[:16])
+    b = loaded.train_on_batch(x[:16], y[:16])
+    assert a == pytest.approx(b, rel=1e-6)
+    for u, v in zip(model.weights, loaded.weights):
+        np.testing.assert_allclose(np.array(u), np.array(v), rtol=1e-6, atol=1e-7)
+
+
+def test_fused_maps_names_and_instances_and_leaves_others(capsys):
+    assert isinstance(fused("adam"), FusedAdam) and isinstance(fused("SGD"), FusedSGD)
+    copy = fused(keras.optimizers.Adam(0.02, beta_2=0.99))
+    assert isinstance(copy, FusedAdam) and copy.get_config()["beta_2"] == 0.99
+    assert float(copy.learning_rate) == pytest.approx(0.02)
+    assert isinstance(fused({"class_name": "SGD", "config": {"learning_rate": 0.1}}), FusedSGD)
+    rms = keras.optimizers.RMSprop()
+    assert fused(rms) is rms
+    assert "RMSprop: no fused update; using Keras' own" in capsys.readouterr().out
+    assert nk.FusedAdam is FusedAdam
