@@ -86,6 +86,7 @@ class FusedSGD(keras.optimizers.SGD):
 
 
 FUSED_OPTIMIZERS = {"adam": FusedAdam, "sgd": FusedSGD}
+_SAID = set()  # optimizer classes already reported as not fused (one line each per process)
 
 
 def fused(optimizer):
@@ -104,6 +105,40 @@ def fused(optimizer):
     if kind in (keras.optimizers.Adam, keras.optimizers.SGD):
         fused_kind = FusedAdam if kind is keras.optimizers.Adam else FusedSGD
         return fused_kind.from_config(optimizer.get_config())
-    print(f"[nasnet_keras] {kind.__name__}: no fused update; using Keras' own (slower to trace "
-          "for many variables).", flush=True)
+    if kind not in _SAID:
+        _SAID.add(kind)
+        print(f"[nasnet_keras] {kind.__name__}: no fused update; using Keras' own (slower to "
+              "trace for many variables).", flush=True)
     return optimizer
+
+
+def _first_batch(x, y=None, batch_size=2):
+    """A small batch of ``fit``'s data: numpy arrays (with ``y``) or a tf.data dataset."""
+    import tensorflow as tf
+
+    if isinstance(x, tf.data.Dataset):
+        return next(iter(x.take(1)))
+    if isinstance(x, (tuple, list)) and len(x) == 2 and y is None:  # ((x, y),) data
+        x, y = x
+    if y is None:
+        return None
+    return x[:batch_size], y[:batch_size]
+
+
+def prepare_training(model, x, y=None):
+    """Create the variables a first train step would create (optimizer slots, the state of
+    compiled metrics and losses) before ``fit``, from one batch of ``fit``'s data.
+
+    TensorFlow cannot keep a graph that created variables: when the first trace of a
+    train step creates them, it traces the step a second time (Keras defers this
+    creation to the first trace unless a distribution strategy is set).  Built here,
+    the step is traced once.  Returns True when the model was prepared; False (and
+    nothing changed) when the data's form is unknown or the model is not compiled.
+    """
+    if keras.backend.backend() != "tensorflow" or getattr(model, "optimizer", None) is None:
+        return False
+    batch = _first_batch(x, y)
+    if batch is None or not hasattr(model, "_symbolic_build"):
+        return False
+    model._symbolic_build(data_batch=tuple(batch))
+    return True

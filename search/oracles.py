@@ -205,6 +205,7 @@ class NASOracle(kt.Oracle):
         self._time_up = False
         self._last_seen = {}        # tuner id -> time.monotonic() of its last request
         self._saved_ongoing = {}    # tuner id -> trial id, as read from oracle.json
+        self._journaled = set()     # trial ids with a journal record (read back on reload)
         # Decisions for hyperparameters beyond the architecture; fixed at the first proposal
         # (the controller's shape, the meaning of saved actions).
         self.extra_names = None
@@ -459,6 +460,11 @@ class NASOracle(kt.Oracle):
 
     # -- journal -----------------------------------------------------------------------------
     def _journal(self, trial, actions, seconds, tuner_id):
+        if trial.trial_id in self._journaled:
+            # A chief killed after the journal line but before oracle.json: the worker sent
+            # the end of the trial again to the restarted chief.  One record per trial.
+            return
+        self._journaled.add(trial.trial_id)
         metrics = {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
         record = {
             "trial_id": trial.trial_id, "index": len(self.end_order), "status": trial.status,
@@ -492,6 +498,8 @@ class NASOracle(kt.Oracle):
         started = set(self.start_order)
         for trial_id in [t for t in self.trials if t not in started]:
             del self.trials[trial_id]
+        self._journaled = {r["trial_id"] for r in
+                           storage.read_jsonl(os.path.join(self._project_dir, JOURNAL))}
 
         if dist_utils.is_chief_oracle() or not dist_utils.has_chief_oracle():
             storage.remove_stale_temporaries(self._project_dir)  # whoever owns the state

@@ -50,12 +50,15 @@ def _keep_count(keep_checkpoints):
 
 
 def _make_optimizer(optimizer):
+    """A fresh optimizer per child, fused where it can be (`nasnet_keras.fused`)."""
+    from nasnet_keras.optimizers import fused
+
     if callable(optimizer) and not isinstance(optimizer, keras.optimizers.Optimizer):
-        return optimizer()
+        return fused(optimizer())
     if isinstance(optimizer, keras.optimizers.Optimizer):
         # A fresh copy per child: optimizer state must not leak between trials.
-        return optimizer.__class__.from_config(optimizer.get_config())
-    return keras.optimizers.get(optimizer)
+        return fused(optimizer.__class__.from_config(optimizer.get_config()))
+    return fused(optimizer)
 
 
 def measure_latency_ms(model, runs=10):
@@ -279,6 +282,7 @@ class NASTuner(kt.Tuner):
             if execution == 0:
                 metrics.update(self._size_metrics(model))
             fit_start = time.perf_counter()
+            _prepare(model, fit_args, fit_kwargs)
             history = self._fit(hp, model, *fit_args, callbacks=callbacks, **fit_kwargs)
             train_seconds += time.perf_counter() - fit_start
             losses = history.get("loss", [])
@@ -492,6 +496,19 @@ class NASTuner(kt.Tuner):
         if not self._is_worker():
             self.oracle.save()
         storage.atomic_write_json(self._get_tuner_fname(), self.get_state())
+
+
+def _prepare(model, fit_args, fit_kwargs):
+    """Variables built before fit, so the train step is traced once (an optimization only:
+    data of a form it does not know is left to Keras)."""
+    from nasnet_keras.optimizers import prepare_training
+
+    x = fit_args[0] if fit_args else fit_kwargs.get("x")
+    y = fit_args[1] if len(fit_args) > 1 else fit_kwargs.get("y")
+    try:
+        prepare_training(model, x, y)
+    except Exception:  # noqa: BLE001 - Keras builds them in the first trace instead
+        pass
 
 
 class _Recycle(Exception):

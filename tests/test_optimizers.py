@@ -79,3 +79,35 @@ def test_fused_maps_names_and_instances_and_leaves_others(capsys):
     assert fused(rms) is rms
     assert "RMSprop: no fused update; using Keras' own" in capsys.readouterr().out
     assert nk.FusedAdam is FusedAdam
+
+
+def test_a_search_child_is_traced_once_and_uses_the_fused_optimizer(tmp_path):
+    from nasnet_search import MacroSearchSpace, NASTuner, RandomOracle
+    from nasnet_search.tuner import NASHyperModel
+
+    children = []
+
+    class Counting(NASHyperModel):
+        def build(self, hp):
+            model = super().build(hp)
+            children.append({"traces": 0, "optimizer": type(model.optimizer).__name__})
+            step = model.train_step
+
+            def counted(batch):
+                children[-1]["traces"] += 1  # Python runs only while TensorFlow traces
+                return step(batch)
+
+            model.train_step = counted
+            return model
+
+    space = MacroSearchSpace(num_layers=2)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(100, 16, 16, 3)).astype("float32"), rng.integers(0, 10, 100)
+    tuner = NASTuner(RandomOracle(space, objective="val_accuracy", max_trials=3, seed=0),
+                     hypermodel=Counting(space, input_shape=(16, 16, 3)), verbose=0,
+                     directory=str(tmp_path), project_name="p")
+    # 70 images in batches of 32: the last batch is smaller, which must not trace again.
+    tuner.search(x[:70], y[:70], validation_data=(x[70:], y[70:]), epochs=2, batch_size=32)
+    trained = children[1:]  # the first build only finds the hypermodel's hyperparameters
+    assert [c["traces"] for c in trained] == [1, 1, 1]
+    assert {c["optimizer"] for c in trained} == {"FusedAdam"}

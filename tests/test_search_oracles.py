@@ -298,3 +298,26 @@ def test_a_kill_between_trial_json_and_oracle_json_loses_no_trial(tmp_path, monk
     while (trial := resumed.create_trial("tuner0")).status != TrialStatus.STOPPED:
         _end(resumed, trial, 0.5)
     assert resumed.end_order == ["0", "1", "2"]
+
+
+def test_an_end_of_trial_sent_again_after_a_chief_restart_is_journaled_once(tmp_path,
+                                                                              monkeypatch):
+    oracle = RandomOracle(SMALL, objective="reward", max_trials=2, seed=0)
+    oracle._set_project_dir(str(tmp_path), "p")
+    trial = oracle.create_trial("tuner0")
+    oracle.update_trial(trial.trial_id, {"reward": 0.5})
+    trial.status = TrialStatus.COMPLETED
+
+    def killed():
+        raise KeyboardInterrupt("killed after the journal line, before oracle.json")
+
+    monkeypatch.setattr(oracle, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        oracle.end_trial(trial)
+    restarted = RandomOracle(SMALL, objective="reward", max_trials=2, seed=0)
+    restarted._set_project_dir(str(tmp_path), "p")
+    restarted.reload()
+    restarted.end_trial(trial)  # the worker's retry
+    records = [json.loads(l) for l in open(tmp_path / "p" / "search_log.jsonl")]
+    assert [r["trial_id"] for r in records] == [trial.trial_id]
+    assert restarted.end_order == [trial.trial_id]

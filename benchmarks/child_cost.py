@@ -1,0 +1,129 @@
+"""A child's fixed cost: time outside steady-state training, before and after, same run.
+
+    python benchmarks/child_cost.py [--cases proxy cifar mobile] [--children 2] [--json]
+
+"before" is how `NASTuner` compiled children until now: Keras' Adam, variables
+created by the first trace (so TensorFlow traces the train step twice).  "after"
+is the default now: `nasnet_keras.FusedAdam` and `prepare_training` (one trace,
+one fused op per variable).  Children of the two kinds alternate in one process,
+as a search's children follow each other; each row is the median over children.
+
+- proxy: a NASNet-space child (N = 1, F = 8, 32 px, about 200 variables) on
+  digits (1,149 train / 288 validation images, batch 64), 2 epochs;
+- cifar: NASNet-A, CIFAR stem, N = 2, F = 16, same data, 2 epochs;
+- mobile: NASNet-A mobile at 224 px, batch 8, 2 epochs of 8 steps, no validation.
+
+Fixed cost = build + first epoch - second epoch (what the child pays before it
+trains at full speed).  Share = fixed cost / (build + both epochs): the part of a
+2-epoch trial spent outside fit's steady state.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import nasnet_keras as nk  # noqa: E402
+from nasnet_keras.optimizers import prepare_training  # noqa: E402
+
+
+def _digits():
+    from nasnet_keras.demo import load_digits_dataset
+
+    (x, y), _ = load_digits_dataset(size=32, seed=0)
+    cut = int(0.8 * len(x))
+    return (x[:cut], y[:cut]), (x[cut:], y[cut:])
+
+
+def _cases():
+    from nasnet_search import NASNetSearchSpace
+
+    space = NASNetSearchSpace()
+    arch = space.decode_actions(space.random_actions(np.random.default_rng(0)))
+    digits = _digits()
+    rng = np.random.default_rng(0)
+    big = (rng.normal(size=(64, 224, 224, 3)).astype("float32"), rng.integers(0, 10, 64))
+    return {
+        "proxy": (lambda: space.build_model(arch, input_shape=(32, 32, 3), classes=10,
+                                            num_cells=1, filters=8),
+                  digits[0], dict(validation_data=digits[1], batch_size=64)),
+        "cifar": (lambda: nk.NASNet(num_cells=2, penultimate_filters=384, stem="cifar",
+                                    input_shape=(32, 32, 3), classes=10, bn_momentum=0.9),
+                  digits[0], dict(validation_data=digits[1], batch_size=64)),
+        "mobile": (lambda: nk.NASNetA("mobile", input_shape=(224, 224, 3), classes=10),
+                   big, dict(batch_size=8)),
+    }
+
+
+def one_child(build, data, fit_kwargs, after):
+    keras.backend.clear_session()
+    start = time.perf_counter()
+    model = build()
+    optimizer = nk.FusedAdam(3e-3) if after else keras.optimizers.Adam(3e-3)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    if after:
+        prepare_training(model, *data)
+    traces = [0]
+    step = model.train_step
+
+    def counted(batch):
+        traces[0] += 1  # Python runs only while TensorFlow traces
+        return step(batch)
+
+    model.train_step = counted
+    built = time.perf_counter()
+    marks = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            marks.append(time.perf_counter())
+
+    model.fit(*data, epochs=2, verbose=0, callbacks=[Clock()], **fit_kwargs)
+    first, second = marks[0] - built, marks[1] - marks[0]
+    build = built - start
+    fixed = build + first - second
+    return {"build_s": build, "first_epoch_s": first, "second_epoch_s": second,
+            "fixed_s": fixed, "ratio": first / second, "share": fixed / (build + first + second),
+            "traces": traces[0], "variables": len(model.trainable_variables)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", default=["proxy", "cifar", "mobile"])
+    parser.add_argument("--children", type=int, default=2, help="children of each kind, per case")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    cases = _cases()
+    unknown = sorted(set(args.cases) - set(cases))
+    if unknown:
+        parser.error(f"--cases: unknown {unknown}; choose from {sorted(cases)}")
+    rows = {}
+    for name in args.cases:
+        build, data, fit_kwargs = cases[name]
+        runs = {"before": [], "after": []}
+        for _ in range(args.children):  # alternate, so both see the same process state
+            for label in ("before", "after"):
+                runs[label].append(one_child(build, data, fit_kwargs, label == "after"))
+        for label, results in runs.items():
+            rows[f"{name} {label}"] = {k: round(statistics.median(r[k] for r in results), 3)
+                                       for k in results[0]}
+            if not args.json:
+                r = rows[f"{name} {label}"]
+                print(f"{name:7s} {label:6s} vars {r['variables']:5.0f}  traces {r['traces']:.0f}  "
+                      f"build {r['build_s']:6.1f} s  epoch 1 {r['first_epoch_s']:6.1f} s  "
+                      f"epoch 2 {r['second_epoch_s']:6.1f} s  ratio {r['ratio']:4.1f}  "
+                      f"fixed {r['fixed_s']:6.1f} s  share {r['share']:.0%}", flush=True)
+    if args.json:
+        print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
