@@ -16,7 +16,8 @@ Public API:
   `two_phase_finetune`
 - data: `load_data` (tf.data), `load_arrays` (numpy), `DataInfo`
 - export: `export_saved_model`, `export_tflite`, `saved_model_outputs`, `tflite_outputs`
-- optimizers whose update traces fast: `FusedAdam`, `FusedSGD`, `fused`
+- a child's fixed cost: `FusedAdam`, `FusedSGD`, `fused` (optimizers whose update traces
+  fast), `prepare_training` (the train step traced once)
 """
 
 __version__ = "0.1.0"
@@ -40,7 +41,7 @@ from nasnet_keras.finetune import (check_head, freeze_backbone, replace_head, se
 from nasnet_keras.data import DataInfo, load_arrays, load_data
 from nasnet_keras.export import (export_saved_model, export_tflite, saved_model_outputs,
                                  tflite_outputs)
-from nasnet_keras.optimizers import FusedAdam, FusedSGD, fused
+from nasnet_keras.optimizers import FusedAdam, FusedSGD, fused, prepare_training
 
 __all__ = [
     "AuxHead", "CellSpec", "FactorizedReduction", "Genotype", "NASNET_A", "NASNET_A_CONFIGS",
@@ -53,4 +54,5 @@ __all__ = [
     "check_head", "freeze_backbone", "replace_head", "set_trainable", "two_phase_finetune",
     "DataInfo", "load_arrays", "load_data", "export_saved_model", "export_tflite",
     "saved_model_outputs", "tflite_outputs", "FusedAdam", "FusedSGD", "fused",
+    "prepare_training",
 ]
