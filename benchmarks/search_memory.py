@@ -69,7 +69,7 @@ def distributed_rss(trials, recycle_every):
     samples = {}  # pid -> [MB, ...]
     with tempfile.TemporaryDirectory() as directory:
         argv = [sys.executable, "-m", "nasnet_search.cli", "run", "--space", "macro",
-                "--macro-layers", "1", "--algorithm", "random", "--image-size", "16",
+                "--macro-layers", "2", "--algorithm", "random", "--image-size", "16",
                 "--max-examples", "96", "--max-trials", str(trials), "--keep-checkpoints", "1",
                 "--directory", directory, "--project-name", "p", "--quiet", "--workers", "1"]
         if recycle_every:
@@ -105,17 +105,20 @@ def main_workers(args):
                                                   args.recycle_every)):
         rows, seconds, ended = distributed_rss(args.trials, every)
         results[label] = {"processes": len(rows), "peak_mb": max(r[3] for r in rows),
+                          "first_mb_per_process": [round(r[1], 1) for r in rows],
                           "last_mb_per_process": [round(r[2], 1) for r in rows],
                           "trials_ended": ended, "seconds": round(seconds, 1)}
     if args.json:
         print(json.dumps(results))
         return
-    print(f"{args.trials} trials, one worker (macro space, 16 px):")
-    print("| worker | processes | trials ended | peak RSS (MB) | RSS at each process's end (MB) |"
-          " time (s) |\n|---|---|---|---|---|---|")
+    print(f"{args.trials} trials, one worker (macro space, 2 layers, 16 px):")
+    print("| worker | processes | trials ended | peak RSS (MB) | RSS of each process, first and "
+          "last sample (MB) | time (s) |\n|---|---|---|---|---|---|")
     for label, r in results.items():
+        spans = ", ".join(f"{a:.0f} -> {b:.0f}" for a, b in zip(r["first_mb_per_process"],
+                                                              r["last_mb_per_process"]))
         print(f"| {label} | {r['processes']} | {r['trials_ended']} | {r['peak_mb']:.0f} | "
-              f"{', '.join(f'{v:.0f}' for v in r['last_mb_per_process'])} | {r['seconds']:.0f} |")
+              f"{spans} | {r['seconds']:.0f} |")
 
 
 def main():
