@@ -6,7 +6,8 @@ Each run is `tests/test_search_distributed.py`'s scenario: a chief and two worke
 on 127.0.0.1 run 10 synthetic trials (0.8 s each); once 3 trials have ended the
 chief is SIGKILLed, and restarted a second later; the workers reconnect.  Meanwhile
 ``--load`` processes burn a core each.  A run *loses* a trial when fewer than 10
-trials end, and *repeats* one when a trial starts twice.  Target: 0 in 20.
+trials end, *repeats* one when a trial starts twice, and *journals* one twice when
+the journal holds two records of it.  Target: 0 in 20.
 """
 
 import argparse
@@ -63,11 +64,13 @@ def one_run(directory, timeout=300):
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    ended = {r["trial_id"] for r in storage.read_jsonl(journal)}
+    records = storage.read_jsonl(journal)
+    ended = {r["trial_id"] for r in records}
     with open(os.path.join(directory, "starts.log")) as f:
         starts = [line.split()[1] for line in f if line.strip()]
     return {"codes": codes, "lost": TRIALS - len(ended),
-            "repeated": len(starts) - len(set(starts))}
+            "repeated": len(starts) - len(set(starts)),
+            "journaled_twice": len(records) - len(ended)}
 
 
 def main(argv=None):
@@ -92,10 +95,13 @@ def main(argv=None):
             b.kill()
             b.wait()
     failed = [r for r in results if r.get("error") or r.get("lost") or r.get("repeated")
+              or r.get("journaled_twice")
               or any(c != 0 for c in r.get("codes", {}).values())]
     summary = {"runs": len(results), "load_processes": args.load,
                "runs_losing_a_trial": sum(1 for r in results if r.get("lost")),
                "runs_repeating_a_trial": sum(1 for r in results if r.get("repeated")),
+               "runs_journaling_a_trial_twice": sum(1 for r in results
+                                                    if r.get("journaled_twice")),
                "failed_runs": len(failed), "seconds": round(time.time() - start)}
     print(json.dumps(summary))
     return 1 if failed else 0
