@@ -5,12 +5,15 @@ Public API:
   (Zoph & Le 2017), `Decision`
 - oracles: `RLOracle` (REINFORCE / PPO controller), `RandomOracle`, `EvolutionOracle`,
   `RLSettings`, `rl_settings`, `Reward`
-- tuner: `NASTuner`
+- tuner: `NASTuner` (keras-tuner's Tuner arguments; hyperparameters beyond the
+  architecture, e.g. a learning rate, are searched by every oracle:
+  `nasnet_search.hyperparameters`)
 - results: `load_results`, `write_report`
 - synthetic landscapes for comparing strategies: `SyntheticLandscape`, `simulate`
 - distributed search on keras-tuner's chief/worker mode: `launch` (a chief and K workers
   on this machine); the serving loop, leases and retries live in `nasnet_search.distributed`
-- command line: ``nasnet-search run | resume | export | report`` (``--workers K``)
+- command line: ``nasnet-search run | resume | export | report`` (``--workers K``,
+  ``--recycle-every N``); exit status 0 on success
 """
 
 __version__ = "0.1.0"
