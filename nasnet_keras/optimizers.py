@@ -113,16 +113,17 @@ def fused(optimizer):
 
 
 def _first_batch(x, y=None, batch_size=2):
-    """A small batch of ``fit``'s data: numpy arrays (with ``y``) or a tf.data dataset."""
+    """A small batch of ``fit``'s data: arrays ``x`` and ``y``, or a tf.data dataset of
+    ``(x, y)``; None for anything else (a generator, or no labels)."""
     import tensorflow as tf
 
     if isinstance(x, tf.data.Dataset):
-        return next(iter(x.take(1)))
-    if isinstance(x, (tuple, list)) and len(x) == 2 and y is None:  # ((x, y),) data
-        x, y = x
+        batch = next(iter(x.take(1)))
+        return tuple(batch) if isinstance(batch, (tuple, list)) and len(batch) >= 2 else None
     if y is None:
         return None
-    return x[:batch_size], y[:batch_size]
+    # Several inputs or outputs come as lists or dicts of arrays.
+    return keras.tree.map_structure(lambda a: a[:batch_size], (x, y))
 
 
 def prepare_training(model, x, y=None):
@@ -140,5 +141,5 @@ def prepare_training(model, x, y=None):
     batch = _first_batch(x, y)
     if batch is None or not hasattr(model, "_symbolic_build"):
         return False
-    model._symbolic_build(data_batch=tuple(batch))
+    model._symbolic_build(data_batch=batch)
     return True
