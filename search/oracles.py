@@ -154,10 +154,11 @@ class NASOracle(kt.Oracle):
         if hyperparameters is not None and not isinstance(hyperparameters, kt.HyperParameters):
             raise TypeError("`hyperparameters` must be a keras_tuner.HyperParameters or None, got "
                             f"{type(hyperparameters).__name__}.")
-        for name, value in (("max_identical_failures", max_identical_failures),):
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
-                                      or value < 1):
-                raise ValueError(f"`{name}` must be an integer >= 1 or None, got {value!r}.")
+        if max_identical_failures is not None and (
+                not isinstance(max_identical_failures, int)
+                or isinstance(max_identical_failures, bool) or max_identical_failures < 1):
+            raise ValueError("`max_identical_failures` must be an integer >= 1 or None, got "
+                             f"{max_identical_failures!r}.")
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
             raise ValueError(f"`seed` must be a non-negative integer or None, got {seed!r}.")
         if failed_reward is not None and not math.isfinite(failed_reward):
@@ -275,12 +276,15 @@ class NASOracle(kt.Oracle):
 
         return random_actions(self.decisions, self.rng)
 
+    def _extra_values(self, actions):
+        """The extra hyperparameters' values of a proposal's actions."""
+        n = len(self.space.decisions)
+        return {d.name: d.values[int(a)] for d, a in zip(self._extras, actions[n:])}
+
     def trial_values(self, actions):
         """keras-tuner values of a proposal: the architecture's and the extra hyperparameters'."""
-        n = len(self.space.decisions)
-        values = self.space.values_from_actions(actions[:n])
-        for decision, action in zip(self._extras, actions[n:]):
-            values[decision.name] = decision.values[int(action)]
+        values = self.space.values_from_actions(actions[:len(self.space.decisions)])
+        values.update(self._extra_values(actions))
         return values
 
     # -- keras-tuner hooks -------------------------------------------------------------------
@@ -475,8 +479,7 @@ class NASOracle(kt.Oracle):
             "tuner_id": tuner_id,
             "architecture": self.space.arch_to_dict(
                 self.space.decode_actions(actions[:len(self.space.decisions)])),
-            "hyperparameters": {d.name: d.values[int(a)] for d, a in
-                                zip(self._extras, actions[len(self.space.decisions):])},
+            "hyperparameters": self._extra_values(actions),
             "reason": (failure_reason(trial.message) if trial.status != TrialStatus.COMPLETED
                        else None),
         }
