@@ -18,6 +18,8 @@ Public API:
 - export: `export_saved_model`, `export_tflite`, `saved_model_outputs`, `tflite_outputs`
 - a child's fixed cost: `FusedAdam`, `FusedSGD`, `fused` (optimizers whose update traces
   fast), `prepare_training` (the train step traced once)
+- `recalibrate_batch_norm` (moving statistics measured again, e.g. for a child extracted
+  from a weight-sharing supernet)
 """
 
 __version__ = "0.1.0"
@@ -42,6 +44,7 @@ from nasnet_keras.data import DataInfo, load_arrays, load_data
 from nasnet_keras.export import (export_saved_model, export_tflite, saved_model_outputs,
                                  tflite_outputs)
 from nasnet_keras.optimizers import FusedAdam, FusedSGD, fused, prepare_training
+from nasnet_keras.batch_norm import recalibrate_batch_norm
 
 __all__ = [
     "AuxHead", "CellSpec", "FactorizedReduction", "Genotype", "NASNET_A", "NASNET_A_CONFIGS",
@@ -54,5 +57,5 @@ __all__ = [
     "check_head", "freeze_backbone", "replace_head", "set_trainable", "two_phase_finetune",
     "DataInfo", "load_arrays", "load_data", "export_saved_model", "export_tflite",
     "saved_model_outputs", "tflite_outputs", "FusedAdam", "FusedSGD", "fused",
-    "prepare_training",
+    "prepare_training", "recalibrate_batch_norm",
 ]

@@ -12,6 +12,9 @@ Public API:
 - synthetic landscapes for comparing strategies: `SyntheticLandscape`, `simulate`
 - distributed search on keras-tuner's chief/worker mode: `launch` (a chief and K workers
   on this machine); the serving loop, leases and retries live in `nasnet_search.distributed`
+- weight sharing (ENAS): `WeightSharingTuner` (any of the oracles above scores paths through
+  one `Supernet`; ``supernet.extract(genotype)`` gives the plain child with the inherited
+  weights)
 - command line: ``nasnet-search run | resume | export | report`` (``--workers K``,
   ``--recycle-every N``); exit status 0 on success
 """
@@ -31,11 +34,13 @@ from nasnet_search.results import load_results
 from nasnet_search.report import write_report
 from nasnet_search.synthetic import SyntheticLandscape, SyntheticTuner, simulate
 from nasnet_search.distributed import launch
+from nasnet_search.supernet import Supernet
+from nasnet_search.weight_sharing import WeightSharingTuner
 
 __all__ = [
     "Decision", "ENAS_OPERATIONS", "EvolutionOracle", "MacroArchitecture", "MacroLayer",
     "MacroSearchSpace", "NASNetSearchSpace", "NASOracle", "NASTuner", "PNAS_OPERATIONS",
     "RLOracle", "RLSettings", "RandomOracle", "Reward", "SearchSpace", "SyntheticLandscape",
     "SyntheticTuner", "load_results", "rl_settings", "simulate", "space_from_config",
-    "write_report", "launch",
+    "write_report", "launch", "Supernet", "WeightSharingTuner",
 ]

@@ -125,11 +125,12 @@ class Controller(keras.Model):
             logits = self.tanh_constant * ops.tanh(logits)
         return logits
 
-    def run(self, actions=None, uniforms=None):
+    def run(self, actions=None, uniforms=None, greedy=False):
         """Walk the decisions for a batch.
 
         Give ``actions`` (int ``[batch, T]``, teacher forcing) or ``uniforms``
-        (float ``[batch, T]`` in [0, 1), sampling).  Returns ``(actions,
+        (float ``[batch, T]`` in [0, 1), sampling; with ``greedy=True`` only their
+        batch size is read and each decision takes its most likely value).  Returns ``(actions,
         log_probs [batch, T], entropies [batch, T])``.
         """
         source = actions if actions is not None else uniforms
@@ -161,6 +162,8 @@ class Controller(keras.Model):
             log_p = ops.log_softmax(logits, axis=-1)
             if actions is not None:
                 a = ops.cast(actions[:, t], "int32")
+            elif greedy:
+                a = ops.cast(ops.argmax(log_p, axis=-1), "int32")
             else:  # inverse CDF of the policy at the given uniforms
                 cdf = ops.cumsum(ops.exp(log_p), axis=-1)
                 u = ops.cast(ops.expand_dims(uniforms[:, t], -1), self.compute_dtype)
@@ -193,6 +196,14 @@ class Controller(keras.Model):
             import tensorflow as tf
 
             self._sample_fn = tf.function(lambda u: self.run(uniforms=u), reduce_retracing=True)
-        actions, logp, ent = self._sample_fn(rng.random((1, len(self.decisions))))
+        # float32 as the policy computes (float64 uniforms only add Grappler log lines).
+        uniforms = rng.random((1, len(self.decisions))).astype("float32")
+        actions, logp, ent = self._sample_fn(uniforms)
         return ([int(a) for a in np.asarray(actions)[0]], float(np.sum(logp)),
                 float(np.sum(ent)))
+
+    def most_likely(self):
+        """The greedy architecture (each decision's most likely value, step by step)."""
+        actions, _, _ = self.run(uniforms=np.zeros((1, len(self.decisions)), "float32"),
+                                 greedy=True)
+        return [int(a) for a in np.asarray(actions)[0]]

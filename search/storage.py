@@ -73,15 +73,22 @@ def sha256(data):
 
 def append_jsonl(path, record):
     """Append one line and flush it to disk (the journal is append-only)."""
-    line = json.dumps(record, sort_keys=True) + "\n"
+    append_jsonl_many(path, [record])
+
+
+def append_jsonl_many(path, records):
+    """Append one line per record with a single write and flush."""
+    if not records:
+        return
+    text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
     with open(path, "ab") as f:
         if f.tell() > 0:
             # A kill mid-write leaves a torn last line; start on a fresh one.
             with open(path, "rb") as r:
                 r.seek(-1, os.SEEK_END)
                 if r.read(1) != b"\n":
-                    line = "\n" + line
-        f.write(line.encode("utf8"))
+                    text = "\n" + text
+        f.write(text.encode("utf8"))
         f.flush()
         os.fsync(f.fileno())
 

@@ -207,7 +207,8 @@ class SupernetCell(keras.layers.Layer):
         def compact():  # the child's concatenation of exactly k chunks
             shape = tf.shape(x1)
             parts = tf.reshape(x1, tf.concat([shape[:3], [chunks, -1]], 0))
-            used = tf.reshape(tf.where(src_mask > 0)[:, 0], [k])
+            # The k used chunks in order (a stable sort puts the ones first; fixed shape).
+            used = tf.argsort(1 - src_mask, stable=True)[:k]
             picked = tf.gather(parts, used, axis=3)
             return tf.reshape(picked, tf.concat([shape[:3], [self.filters]], 0))
 

@@ -1,0 +1,254 @@
+"""Weight sharing (ENAS): the supernet, exact extraction, the search loop, kill and resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import nasnet_keras as nk
+from nasnet_search import (MacroSearchSpace, NASNetSearchSpace, RandomOracle, RLOracle,
+                           Supernet, WeightSharingTuner)
+from nasnet_search.weight_sharing import JOURNAL, SupernetSteps
+
+# Small enough to trace in seconds, with both kinds of input (strided / not, stem-wide).
+SMALL = dict(num_blocks=2, operations=("sep_conv_3x3", "avg_pool_3x3", "identity"),
+             combine=("add",))
+
+PRESETS = [
+    ("enas", dict(num_blocks=2)),
+    ("enas", dict(num_blocks=3, output="searched")),
+    ("pnas", dict(num_blocks=2)),
+    ("nasnet", dict(num_blocks=2, combine=("add",))),
+    ("nasnet_c", dict(num_blocks=2, combine=("add", "add_layernorm", "add_instancenorm"))),
+]
+
+
+def _images(n=6, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, 32, 32, 3)).astype("float32")
+
+
+@pytest.mark.parametrize("preset,overrides", PRESETS,
+                         ids=[f"{p}-{i}" for i, (p, _) in enumerate(PRESETS)])
+def test_extracted_child_equals_the_supernet_path(preset, overrides):
+    space = NASNetSearchSpace.preset(preset, **overrides)
+    net = Supernet(space, filters=4, num_cells=2 if preset == "enas" else 1)
+    rng = np.random.default_rng(7)
+    x = _images()
+    checked = set()
+    for _ in range(4):
+        genotype = space.decode_actions(space.random_actions(rng))
+        expected = net(x, net.encode(genotype), training=True).numpy()
+        child = net.extract(genotype)
+        assert not isinstance(child, Supernet) and child.count_params() < net.count_params()
+        got = child(x, training=True).numpy()
+        np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+        checked.add(len(genotype.normal.concat))
+    assert checked  # at least one architecture per preset
+
+
+def test_raw_passthrough_case_is_exact():
+    """A reduction cell whose previous input already has the cell's width (two concatenated
+    states of half width) is passed through by the child, not projected."""
+    space = NASNetSearchSpace.preset("enas", num_blocks=2)
+    net = Supernet(space, filters=4)
+    spec = nk.CellSpec(ops=["sep_conv_3x3", "identity", "avg_pool_3x3", "sep_conv_3x3"],
+                       inputs=[0, 1, 0, 1], combine=["add", "add"], concat=[2, 3])
+    genotype = nk.Genotype(normal=spec, reduction=spec)
+    child = net.extract(genotype)
+    # reduction_cell_1 reads reduction_cell_0 (2 chunks of 2F = its own 4F) as it is.
+    assert "prev_1x1/weights" not in child.get_layer("child_reduction_cell_1").slim_variables()
+    x = _images()
+    np.testing.assert_allclose(child(x, training=True).numpy(),
+                               net(x, net.encode(genotype), training=True).numpy(), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def small_steps():
+    space = NASNetSearchSpace(**SMALL)
+    net = Supernet(space, filters=4)
+    return space, net, SupernetSteps(net, 8, 0.05, 5e-4, 0.9, 1e-4, 5.0, 10)
+
+
+def test_train_and_score_steps_are_traced_once_for_50_architectures(small_steps):
+    space, net, steps = small_steps
+    rng = np.random.default_rng(0)
+    x, y = _images(8), rng.integers(0, 10, 8).astype("int32")
+    seen = set()
+    while len(seen) < 50:
+        actions = space.random_actions(rng)
+        seen.add(tuple(actions))
+        arch = net.encode_actions(actions)
+        loss, _ = steps.train_step(x, y, arch)
+        steps.score_step(x, y, arch)
+        assert np.isfinite(float(loss))
+    assert steps.train_step.experimental_get_tracing_count() == 1
+    assert steps.score_step.experimental_get_tracing_count() == 1
+    # The traced forward is the eager one.
+    arch = net.encode_actions(actions)
+    traced = tf.function(lambda a: net(x, a, training=True))(arch)
+    np.testing.assert_allclose(traced.numpy(), net(x, arch, training=True).numpy(), atol=1e-6)
+
+
+def test_unused_operations_get_zero_gradients_never_none(small_steps):
+    space, net, _ = small_steps
+    rng = np.random.default_rng(3)
+    genotype = space.decode_actions(space.random_actions(rng))
+    x, y = _images(8), rng.integers(0, 10, 8).astype("int32")
+
+    def gradients(arch):  # eager: only the chosen branches run
+        with tf.GradientTape() as tape:
+            probs = net(x, arch, training=True)
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, probs))
+        return tape.gradient(loss, net.trainable_variables,
+                             unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+    grads = gradients(net.encode(genotype))
+    assert all(g is not None for g in grads)
+    nonzero = sum(float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
+    child = net.extract(genotype)
+    # Exactly the child's weights move; every other operation's gradient is exactly zero.
+    assert nonzero == len(child.trainable_variables) < len(grads)
+
+
+def test_recalibrate_batch_norm_averages_batch_statistics():
+    inputs = keras.Input((4,))
+    outputs = keras.layers.BatchNormalization(momentum=0.99)(keras.layers.Dense(3)(inputs))
+    model = keras.Model(inputs, outputs)
+    data = np.random.default_rng(0).normal(2.0, 3.0, size=(96, 4)).astype("float32")
+    kernel_before = model.layers[1].kernel.numpy().copy()
+    assert nk.recalibrate_batch_norm(model, data, steps=None) == 2
+    hidden = model.layers[1](data).numpy()
+    bn = model.layers[2]
+    means = [hidden[:64].mean(0), hidden[64:].mean(0)]
+    variances = [hidden[:64].var(0), hidden[64:].var(0)]
+    np.testing.assert_allclose(bn.moving_mean.numpy(), np.mean(means, 0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), np.mean(variances, 0), rtol=1e-4)
+    assert bn.momentum == 0.99
+    np.testing.assert_array_equal(model.layers[1].kernel.numpy(), kernel_before)
+    with pytest.raises(ValueError, match="`steps`"):
+        nk.recalibrate_batch_norm(model, data, steps=0)
+
+
+# -- clear errors --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("space,match", [
+    (NASNetSearchSpace.preset("nasnet"), "`combine` option 'concat'.*Spaces that work: enas"),
+    (NASNetSearchSpace.preset("nasnet_b"), "pass-through.*Spaces that work"),
+    (MacroSearchSpace(num_layers=2), "NASNetSearchSpace.*macro"),
+])
+def test_spaces_the_supernet_cannot_express(space, match):
+    with pytest.raises(ValueError, match=match):
+        Supernet(space)
+    with pytest.raises(ValueError, match=match):
+        WeightSharingTuner(RandomOracle(space, max_trials=None, max_time=10), overwrite=True,
+                           directory="/tmp/never-created-ws")
+
+
+def test_bad_arguments(tmp_path):
+    space = NASNetSearchSpace(**SMALL)
+    with pytest.raises(ValueError, match="`selection`"):
+        Supernet(space, selection="all")
+    with pytest.raises(ValueError, match="`input_shape`.*32 px"):
+        Supernet(space, input_shape=(16, 16, 3))
+    oracle = RandomOracle(space, max_trials=None, max_time=10)
+    with pytest.raises(ValueError, match="`score_batches`"):
+        WeightSharingTuner(oracle, score_batches=0, directory=str(tmp_path))
+    tuner = WeightSharingTuner(oracle, filters=4, batch_size=16, score_batches=2,
+                               directory=str(tmp_path), project_name="p")
+    x, y = _images(32), np.zeros(32, "int32")
+    with pytest.raises(ValueError, match="validation split has 20 examples.*score_batches=2 x "
+                                         "batch_size=16 = 32"):
+        tuner.search(x, y, validation_data=(_images(20), np.zeros(20, "int32")), epochs=1)
+    with pytest.raises(ValueError, match="`validation_data`"):
+        tuner.search(x, y, epochs=1)
+    import keras_tuner as kt
+
+    hps = kt.HyperParameters()
+    hps.Choice("learning_rate", [1e-3, 1e-2])
+    with pytest.raises(ValueError, match="architecture only.*learning_rate"):
+        WeightSharingTuner(RandomOracle(space, max_trials=None, max_time=10,
+                                        hyperparameters=hps), directory=str(tmp_path))
+
+
+# -- the search: killed mid-way, resumed, finished ------------------------------------------
+
+SCRIPT = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from nasnet_search import NASNetSearchSpace, RLOracle, WeightSharingTuner
+    from nasnet_search.datasets import load_dataset
+
+    (x, y), (xv, yv), classes = load_dataset("digits", 32, max_examples=400)
+    space = NASNetSearchSpace(num_blocks=2, operations=("sep_conv_3x3", "avg_pool_3x3",
+                                                         "identity"), combine=("add",))
+    oracle = RLOracle(space, algorithm="reinforce", max_trials=None, max_time=600, seed=1,
+                      settings={"batch_size": 4})
+    tuner = WeightSharingTuner(oracle, classes=classes, filters=4, batch_size=32,
+                               warmup_epochs=1, archs_per_epoch=8, final_samples=6, final_top=2,
+                               directory=sys.argv[1], project_name="ws",
+                               overwrite=sys.argv[2] == "new")
+    tuner.search(x, y, validation_data=(xv, yv), epochs=int(sys.argv[3]))
+    print("TRACES", tuner.steps.train_step.experimental_get_tracing_count(),
+          tuner.steps.score_step.experimental_get_tracing_count())
+""")
+
+
+def _run(tmp_path, mode, epochs, **kwargs):
+    script = tmp_path / "search.py"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.Popen([sys.executable, str(script), str(tmp_path), mode, str(epochs)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, **kwargs)
+
+
+def test_sigkill_then_resume_loses_at_most_the_current_epoch(tmp_path):
+    state_file = tmp_path / "ws" / "tuner0.json"
+    proc = _run(tmp_path, "new", 4)
+    deadline = time.time() + 400
+    while time.time() < deadline and proc.poll() is None:
+        if state_file.exists() and json.loads(state_file.read_text())["epoch"] >= 2:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.stdout.read()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = json.loads(state_file.read_text())
+    assert saved["epoch"] >= 2 and saved["result"] is None
+    # Epoch 2 scored architectures; the kill may have cut epoch 3 after its scores were written.
+    resumed = _run(tmp_path, "resume", 4)
+    out, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, out
+    assert "TRACES 1 1" in out
+    state = json.loads(state_file.read_text())
+    assert [h["epoch"] for h in state["history"]] == [1, 2, 3, 4]
+    assert state["history"][:saved["epoch"]] == saved["history"]
+    records = [json.loads(line) for line in (tmp_path / "ws" / JOURNAL).read_text().splitlines()]
+    search = [r for r in records if r["phase"] == "search"]
+    # Warm-up epoch 0 scores nothing; epochs 1, 2 and 3 score 8 each, never twice.
+    assert [r["epoch"] for r in search] == [1] * 8 + [2] * 8 + [3] * 8
+    result = json.loads((tmp_path / "ws" / "result.json").read_text())
+    assert 0.0 <= result["inherited_val_accuracy"] <= 1.0
+    assert result["candidates"] >= 2
+    # Only the last weights file is kept.
+    assert sorted(p.name for p in (tmp_path / "ws").glob("supernet_e*.npz")) == ["supernet_e4.npz"]
+
+    # The chosen child, extracted in this process, scores what the search reported.
+    space = NASNetSearchSpace(**SMALL)
+    oracle = RLOracle(space, algorithm="reinforce", max_trials=None, max_time=600, seed=1,
+                      settings={"batch_size": 4})
+    tuner = WeightSharingTuner(oracle, classes=10, filters=4, batch_size=32, warmup_epochs=1,
+                               archs_per_epoch=8, final_samples=6, final_top=2,
+                               directory=str(tmp_path), project_name="ws")
+    assert tuner.result == result
+    child = tuner.extract_best()
+    assert child.count_params() > 0
+    assert nk.Genotype.from_dict(result["architecture"]) == tuner.best_architecture()
