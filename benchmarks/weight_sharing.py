@@ -1,0 +1,153 @@
+"""Weight sharing: supernet step cost against a stand-alone child, and the search's overhead.
+
+    python benchmarks/weight_sharing.py [--preset enas] [--selection switch gather]
+                                        [--steps 30] [--archs 200] [--json]
+
+(a) One supernet train step (a new random architecture each step) against one train step
+    of a stand-alone child of the same size (`NASNetSearchSpace.build_model`, the same
+    fused Nesterov SGD, its own traced step), median over ``--steps`` steps after the
+    first, same process.  Also the time to trace each.
+(b) Scoring: per architecture, the whole cost (strategy proposal, encoding, two score
+    batches) and the part that is not the score steps themselves (the overhead), over
+    ``--archs`` proposals of an RL controller.
+The proxy size is the search's default: N = 1, F = 8, 32 px, batch 64, digits.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from nasnet_search import NASNetSearchSpace, RLOracle  # noqa: E402
+from nasnet_search.datasets import load_dataset  # noqa: E402
+from nasnet_search.supernet import Supernet  # noqa: E402
+from nasnet_search.weight_sharing import SupernetSteps  # noqa: E402
+
+BATCH = 64
+
+
+def _child_step(model):
+    from nasnet_keras.optimizers import FusedSGD
+
+    optimizer = FusedSGD(0.05, momentum=0.9, nesterov=True)
+    optimizer.build(model.trainable_variables)
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+                y, model(x, training=True)))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    return step
+
+
+def _timed(fn, count):
+    times = []
+    for i in range(count):
+        start = time.perf_counter()
+        fn(i)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def step_costs(space, selection, x, y, steps, rng):
+    net = Supernet(space, filters=8, selection=selection)
+    ops = SupernetSteps(net, BATCH, 0.05, 5e-4, 0.9, 1e-4, 5.0, 20)
+    archs = [net.encode_actions(space.random_actions(rng)) for _ in range(steps + 1)]
+
+    def train(i):
+        float(ops.train_step(x[:BATCH], y[:BATCH], archs[i])[0])
+
+    times = _timed(train, steps + 1)
+    return {"selection": selection, "trace_and_first_step_s": round(times[0], 2),
+            "step_ms": round(1000 * statistics.median(times[1:]), 1),
+            "variables": len(net.trainable_variables)}, net, ops
+
+
+def child_cost(space, x, y, steps, rng):
+    genotype = space.decode_actions(space.random_actions(rng))
+    model = space.build_model(genotype, classes=10, filters=8)
+    step = _child_step(model)
+    times = _timed(lambda i: float(step(x[:BATCH], y[:BATCH])), steps + 1)
+    return {"trace_and_first_step_s": round(times[0], 2),
+            "step_ms": round(1000 * statistics.median(times[1:]), 1),
+            "variables": len(model.trainable_variables)}
+
+
+def scoring_overhead(space, net, ops, xv, yv, archs):
+    oracle = RLOracle(space, algorithm="reinforce", preset="enas", max_trials=None,
+                      max_time=1e9, seed=0)
+    oracle._set_project_dir("/tmp", "ws_benchmark_controller")
+    batches = [(xv[i * BATCH:(i + 1) * BATCH], yv[i * BATCH:(i + 1) * BATCH]) for i in range(2)]
+    arch = net.encode_actions(space.random_actions(np.random.default_rng(0)))
+    for xb, yb in batches:  # trace the score step first
+        float(ops.score_step(xb, yb, arch))
+    score_only = _timed(lambda i: [float(ops.score_step(xb, yb, arch)) for xb, yb in batches],
+                        archs)
+
+    def one(i):
+        actions, info = oracle._propose()
+        encoded = net.encode_actions(actions)
+        reward = sum(float(ops.score_step(xb, yb, encoded)) for xb, yb in batches) / (2 * BATCH)
+        oracle._observe(actions, info, reward)
+
+    whole = _timed(one, archs)
+    per_arch = statistics.mean(whole)
+    overhead = per_arch - statistics.mean(score_only)
+    return {"per_architecture_ms": round(1000 * per_arch, 1),
+            "score_steps_ms": round(1000 * statistics.mean(score_only), 1),
+            "overhead_ms": round(1000 * overhead, 1),
+            "architectures_per_minute": round(60 / per_arch)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="enas")
+    parser.add_argument("--selection", nargs="+", default=["switch"])
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--archs", type=int, default=200)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    (x, y), (xv, yv), _ = load_dataset("digits", 32)
+    x, xv = x.astype("float32"), xv.astype("float32")
+    y, yv = y.astype("int32"), yv.astype("int32")
+    space = NASNetSearchSpace.preset(args.preset)
+    rng = np.random.default_rng(0)
+    out = {"preset": args.preset, "child": child_cost(space, x, y, args.steps, rng),
+           "supernet": []}
+    net = ops = None
+    for selection in args.selection:
+        row, net_s, ops_s = step_costs(space, selection, x, y, args.steps, rng)
+        row["ratio_to_child"] = round(row["step_ms"] / out["child"]["step_ms"], 2)
+        out["supernet"].append(row)
+        if selection == "switch" or net is None:
+            net, ops = net_s, ops_s
+    out["scoring"] = scoring_overhead(space, net, ops, xv, yv, args.archs)
+    if args.json:
+        print(json.dumps(out, indent=1))
+        return
+    child = out["child"]
+    print(f"stand-alone child: {child['step_ms']} ms/step, traced in "
+          f"{child['trace_and_first_step_s']} s, {child['variables']} variables")
+    for row in out["supernet"]:
+        print(f"supernet ({row['selection']}): {row['step_ms']} ms/step = "
+              f"{row['ratio_to_child']}x the child, traced in {row['trace_and_first_step_s']} s, "
+              f"{row['variables']} variables")
+    s = out["scoring"]
+    print(f"scoring: {s['per_architecture_ms']} ms per architecture ({s['score_steps_ms']} ms of "
+          f"score steps, {s['overhead_ms']} ms overhead): {s['architectures_per_minute']} per "
+          "minute")
+
+
+if __name__ == "__main__":
+    main()
