@@ -2,6 +2,8 @@
 
     python benchmarks/weight_sharing.py [--preset enas] [--selection switch gather]
                                         [--steps 30] [--archs 200] [--json]
+    python benchmarks/weight_sharing.py --ranking [--search-seconds 180] [--architectures 10]
+    python benchmarks/weight_sharing.py --quality [--seeds 0 1 2] [--search-seconds 180]
 
 (a) One supernet train step (a new random architecture each step) against one train step
     of a stand-alone child of the same size (`NASNetSearchSpace.build_model`, the same
@@ -10,6 +12,13 @@
 (b) Scoring: per architecture, the whole cost (strategy proposal, encoding, two score
     batches) and the part that is not the score steps themselves (the overhead), over
     ``--archs`` proposals of an RL controller.
+(c) ``--ranking``: after a random-search-with-weight-sharing run, Kendall tau between
+    the supernet's scores (whole validation split) of ``--architectures`` random cells and
+    their test accuracy when retrained stand-alone (as the demo retrains).
+(d) ``--quality``: per seed, RL with weight sharing (REINFORCE, ENAS settings), random
+    search with weight sharing, and one uniformly random cell, each retrained the same
+    way (N = 1, F = 12, 6 epochs on digits' train+validation, test accuracy on the 360
+    held-out images); mean and standard deviation over seeds.
 The proxy size is the search's default: N = 1, F = 8, 32 px, batch 64, digits.
 """
 
@@ -110,6 +119,84 @@ def scoring_overhead(space, net, ops, xv, yv, archs):
             "architectures_per_minute": round(60 / per_arch)}
 
 
+def _digits():
+    from nasnet_keras.demo import load_digits_dataset
+
+    (x_trainval, y_trainval), test = load_digits_dataset(size=32, seed=0)
+    cut = int(0.8 * len(x_trainval))
+    return ((x_trainval[:cut], y_trainval[:cut]), (x_trainval[cut:], y_trainval[cut:]),
+            (x_trainval, y_trainval), test)
+
+
+def _search(space, algorithm, seed, seconds, data, directory):
+    from nasnet_search import RandomOracle
+    from nasnet_search.weight_sharing import WeightSharingTuner
+
+    train, val = data[0], data[1]
+    common = dict(max_trials=None, max_time=seconds, seed=seed)
+    oracle = RandomOracle(space, **common) if algorithm == "random" else \
+        RLOracle(space, algorithm=algorithm, preset="enas", **common)
+    tuner = WeightSharingTuner(oracle, classes=10, filters=8, batch_size=64, seed=seed,
+                               directory=directory, project_name=f"{algorithm}_{seed}",
+                               overwrite=True, verbose=0)
+    tuner.search(*train, validation_data=val)
+    return tuner
+
+
+def kendall_tau(a, b):
+    """Kendall's tau-a of two equally long sequences (ties count as neither)."""
+    n, total = len(a), 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            total += np.sign(a[i] - a[j]) * np.sign(b[i] - b[j])
+    return float(total / (n * (n - 1) / 2))
+
+
+def ranking(args, space, directory):
+    from nasnet_search.demo import retrain
+
+    data = _digits()
+    tuner = _search(space, "random", 0, args.search_seconds, data, directory)
+    rng = np.random.default_rng(100)
+    full = tuner._batches(data[1][0].astype("float32"), data[1][1].astype("int32"))
+    rows = []
+    for _ in range(args.architectures):
+        actions = space.random_actions(rng)
+        shared = tuner._score(actions, full)
+        accuracy, _ = retrain(space, space.decode_actions(actions), (data[2], data[3]),
+                              args.retrain_epochs, 12, 0, name="ranked")
+        rows.append((shared, accuracy))
+        keras.backend.clear_session()
+    tau = kendall_tau([r[0] for r in rows], [r[1] for r in rows])
+    return {"architectures": len(rows), "epochs": tuner.epoch, "kendall_tau": round(tau, 3),
+            "pairs": [[round(a, 4), round(b, 4)] for a, b in rows]}
+
+
+def quality(args, space, directory):
+    from nasnet_search.demo import retrain
+
+    data = _digits()
+    out = {"reinforce_ws": [], "random_ws": [], "random_cell": []}
+    for seed in args.seeds:
+        cells = {}
+        for algorithm, key in (("reinforce", "reinforce_ws"), ("random", "random_ws")):
+            tuner = _search(space, algorithm, seed, args.search_seconds, data, directory)
+            cells[key] = tuner.best_architecture()
+            del tuner
+            keras.backend.clear_session()
+        cells["random_cell"] = space.decode_actions(
+            space.random_actions(np.random.default_rng(seed + 1)))
+        for key, genotype in cells.items():
+            accuracy, _ = retrain(space, genotype, (data[2], data[3]), args.retrain_epochs,
+                                  12, seed, name="retrained")
+            out[key].append(round(accuracy, 4))
+            keras.backend.clear_session()
+        print(f"seed {seed}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in out.items()),
+              flush=True)
+    return {k: {"accuracies": v, "mean": round(float(np.mean(v)), 4),
+                "std": round(float(np.std(v)), 4)} for k, v in out.items()}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="enas")
@@ -117,7 +204,23 @@ def main():
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--archs", type=int, default=200)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--ranking", action="store_true")
+    parser.add_argument("--quality", action="store_true")
+    parser.add_argument("--architectures", type=int, default=10)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--search-seconds", type=float, default=180.0)
+    parser.add_argument("--retrain-epochs", type=int, default=6)
+    parser.add_argument("--directory", default="/tmp/nasnet_ws_benchmark")
     args = parser.parse_args()
+    if args.ranking or args.quality:
+        space = NASNetSearchSpace.preset(args.preset)
+        out = {}
+        if args.ranking:
+            out["ranking"] = ranking(args, space, args.directory)
+        if args.quality:
+            out["quality"] = quality(args, space, args.directory)
+        print(json.dumps(out, indent=1))
+        return
     (x, y), (xv, yv), _ = load_dataset("digits", 32)
     x, xv = x.astype("float32"), xv.astype("float32")
     y, yv = y.astype("int32"), yv.astype("int32")

@@ -58,8 +58,12 @@ def build_parser():
     run = sub.add_parser("run", help="start a new search")
     _add_project_args(run)
     run.add_argument("--space", choices=("nasnet", "macro"), default="nasnet")
-    run.add_argument("--space-preset", default="nasnet",
-                     help="nasnet space only: nasnet | enas | pnas | nasnet_b | nasnet_c")
+    run.add_argument("--space-preset", default=None,
+                     help="nasnet space only: nasnet | enas | pnas | nasnet_b | nasnet_c "
+                          "(default: nasnet; enas with --weight-sharing)")
+    run.add_argument("--weight-sharing", action="store_true",
+                     help="ENAS: score architectures as paths through one shared-weight "
+                          "supernet instead of training each child (give --max-time or --epochs)")
     run.add_argument("--macro-layers", type=_positive_int, default=6)
     run.add_argument("--algorithm", choices=ALGORITHMS, default="ppo")
     run.add_argument("--rl-preset", default="default", help="default | nasnet | nas2017 | enas")
@@ -73,7 +77,9 @@ def build_parser():
                      help="trial weights kept on disk: best | all | none | k (the best k)")
     run.add_argument("--lease-seconds", type=_positive_float, default=600.0,
                      help="with --workers: a worker silent this long loses its trial")
-    run.add_argument("--epochs", type=_positive_int, default=1)
+    run.add_argument("--epochs", type=_positive_int, default=None,
+                     help="epochs per child (default 1); with --weight-sharing: shared-weight "
+                          "epochs in all (default: as many as --max-time allows)")
     run.add_argument("--batch-size", type=_positive_int, default=64)
     run.add_argument("--learning-rate", type=float, default=3e-3, help="children's Adam rate")
     run.add_argument("--num-cells", type=_positive_int, default=1, help="proxy N (nasnet space)")
@@ -120,6 +126,19 @@ def make_space(config):
     return NASNetSearchSpace.preset(config["space_preset"])
 
 
+def make_weight_sharing_tuner(config, overwrite, verbose=1):
+    from nasnet_search.weight_sharing import WeightSharingTuner
+
+    space = make_space(config)
+    oracle = make_oracle(dict(config, max_trials=None), space)
+    size = config["image_size"]
+    return WeightSharingTuner(oracle, input_shape=(size, size, 3), classes=config["classes"],
+                              num_cells=config["num_cells"], filters=config["filters"],
+                              batch_size=config["batch_size"], seed=config["seed"],
+                              directory=config["directory"], project_name=config["project_name"],
+                              overwrite=overwrite, verbose=verbose)
+
+
 def make_oracle(config, space):
     from nasnet_search.oracles import EvolutionOracle, RandomOracle
     from nasnet_search.rewards import Reward
@@ -142,6 +161,8 @@ def make_oracle(config, space):
 def make_tuner(config, overwrite, verbose=1):
     import keras
 
+    if config.get("weight_sharing"):
+        return make_weight_sharing_tuner(config, overwrite, verbose)
     from nasnet_search.tuner import NASTuner
 
     space = make_space(config)
@@ -172,6 +193,10 @@ def _search(config, tuner, data=None):
         tuner.search()
         return
     (x, y), (xv, yv), _ = data or _load_data(config)
+    if config.get("weight_sharing"):
+        tuner.search(x, y, validation_data=(xv, yv), epochs=config["epochs"],
+                     max_time=config["max_time"])
+        return
     tuner.search(x, y, validation_data=(xv, yv), epochs=config["epochs"],
                  batch_size=config["batch_size"])
 
@@ -206,8 +231,33 @@ def _check_parallel_args(args):
                          "it restarts worker processes, and a search without --workers has none.")
 
 
+def _check_weight_sharing_args(args):
+    if args.space_preset is None:
+        args.space_preset = "enas" if args.weight_sharing else "nasnet"
+    if not args.weight_sharing:
+        args.epochs = args.epochs or 1
+        return
+    if args.space == "macro":
+        raise SystemExit("nasnet-search: --weight-sharing needs --space nasnet (cells); the macro "
+                         "space is searched stand-alone.")
+    if args.workers:
+        raise SystemExit("nasnet-search: --weight-sharing trains one supernet in one process; "
+                         "--workers (one child per worker) does not apply.  Drop --workers.")
+    if args.epochs is None and args.max_time is None:
+        raise SystemExit("nasnet-search: --weight-sharing trains until --max-time SECONDS or "
+                         "--epochs N is spent; give one of them.")
+    from nasnet_search.nasnet_space import NASNetSearchSpace
+    from nasnet_search.supernet import check_space
+
+    try:
+        check_space(NASNetSearchSpace.preset(args.space_preset))
+    except ValueError as error:
+        raise SystemExit(f"nasnet-search: --space-preset {args.space_preset}: {error}")
+
+
 def cmd_run(args):
     _check_parallel_args(args)
+    _check_weight_sharing_args(args)
     project = _project_dir(args)
     if os.path.exists(os.path.join(project, CONFIG)) and not args.overwrite:
         raise SystemExit(f"nasnet-search: {project!r} already holds a search; continue it with "
@@ -274,6 +324,11 @@ def cmd_resume(args):
             return None
         return _launch(args)
     tuner = make_tuner(config, overwrite=False, verbose=0 if args.quiet else 1)
+    if config.get("weight_sharing"):
+        if not args.quiet:
+            print(f"Resuming {_project_dir(args)}: {tuner.epoch} shared-weight epochs done.")
+        _search(config, tuner)
+        return tuner
     if not args.quiet and role() == "local":
         done = len(tuner.oracle.end_order)
         print(f"Resuming {_project_dir(args)}: {done} trials ended, budget {config['max_trials']}.")
@@ -288,7 +343,12 @@ def cmd_resume(args):
 def cmd_export(args):
     config = _load_config(args)
     tuner = make_tuner(config, overwrite=False, verbose=0)
-    paths = tuner.export(args.output or os.path.join(_project_dir(args), "export"))
+    output = args.output or os.path.join(_project_dir(args), "export")
+    if config.get("weight_sharing"):
+        (x, _), _, _ = _load_data(config)
+        paths = tuner.export(output, calibration_data=x)
+    else:
+        paths = tuner.export(output)
     for path in paths:
         print(path)
     return paths
@@ -297,8 +357,13 @@ def cmd_export(args):
 def cmd_report(args):
     from nasnet_search.report import write_report
 
-    _load_config(args)
-    files = write_report(_project_dir(args), args.output)
+    config = _load_config(args)
+    if config.get("weight_sharing"):
+        from nasnet_search.report import write_weight_sharing_report
+
+        files = write_weight_sharing_report(_project_dir(args), args.output)
+    else:
+        files = write_report(_project_dir(args), args.output)
     for path in files:
         print(path)
     return files

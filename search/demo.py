@@ -1,5 +1,6 @@
-"""The main job (``make demo``): a short RL architecture search on scikit-learn's
-digits, the best cell retrained briefly, and the search report written.
+"""The main job (``make demo``): a weight-sharing (ENAS) architecture search on
+scikit-learn's digits, then the found cell and one uniformly random cell of the same
+space retrained identically and compared on held-out images.
 
 Runs offline.  ``python -m nasnet_search.demo --help`` lists the knobs.
 """
@@ -9,12 +10,32 @@ import os
 import time
 
 
+def retrain(space, genotype, data, epochs, filters, seed, name):
+    """Train ``genotype``'s child from scratch; return (test accuracy, parameters)."""
+    import keras
+
+    import nasnet_keras as nk
+
+    (x, y), (x_test, y_test) = data
+    keras.utils.set_random_seed(seed)
+    model = space.build_model(genotype, input_shape=(32, 32, 3), classes=10, num_cells=1,
+                              filters=filters, name=name)
+    model.compile(optimizer=nk.FusedAdam(3e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    nk.prepare_training(model, x, y)  # one trace of the train step
+    model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
+    _, accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
+    return float(accuracy), model.count_params()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-trials", type=int, default=8)
-    parser.add_argument("--algorithm", default="ppo", choices=("ppo", "reinforce"))
-    parser.add_argument("--search-epochs", type=int, default=2)
-    parser.add_argument("--retrain-epochs", type=int, default=4)
+    parser.add_argument("--search-seconds", type=float, default=180.0,
+                        help="budget of the weight-sharing search (tracing included)")
+    parser.add_argument("--algorithm", default="reinforce",
+                        choices=("reinforce", "ppo", "random", "evolution"))
+    parser.add_argument("--retrain-epochs", type=int, default=6)
+    parser.add_argument("--retrain-filters", type=int, default=12)
     parser.add_argument("--directory", default="searches")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -22,10 +43,10 @@ def main(argv=None):
     import keras
     import numpy as np
 
-    import nasnet_keras as nk
     from nasnet_keras.demo import load_digits_dataset
-    from nasnet_search import NASNetSearchSpace, NASTuner, RLOracle
-    from nasnet_search.report import write_report
+    from nasnet_search import (EvolutionOracle, NASNetSearchSpace, RandomOracle, RLOracle,
+                               WeightSharingTuner)
+    from nasnet_search.report import write_weight_sharing_report
 
     start = time.perf_counter()
     keras.utils.set_random_seed(args.seed)
@@ -33,44 +54,57 @@ def main(argv=None):
     cut = int(0.8 * len(x_trainval))
     train, val = (x_trainval[:cut], y_trainval[:cut]), (x_trainval[cut:], y_trainval[cut:])
 
-    space = NASNetSearchSpace()
-    oracle = RLOracle(space, algorithm=args.algorithm, objective="val_accuracy",
-                      max_trials=args.max_trials, seed=args.seed,
-                      settings={"batch_size": max(2, args.max_trials // 3)})
-    tuner = NASTuner(oracle, input_shape=(32, 32, 3), classes=10,
-                     child_kwargs={"num_cells": 1, "filters": 8},
-                     optimizer=lambda: keras.optimizers.Adam(3e-3),
-                     directory=args.directory, project_name="demo", overwrite=True)
-    print(f"Search: {space.summary()}; {args.algorithm.upper()} controller, "
-          f"{args.max_trials} children (N=1, F=8, 32 px), {args.search_epochs} epoch(s) each, on "
-          f"digits ({len(train[0])} train / {len(val[0])} validation images).")
-    tuner.search(*train, validation_data=val, epochs=args.search_epochs, batch_size=64)
+    space = NASNetSearchSpace.preset("enas")
+    common = dict(max_trials=None, max_time=args.search_seconds, seed=args.seed)
+    if args.algorithm == "random":
+        oracle = RandomOracle(space, **common)
+    elif args.algorithm == "evolution":
+        oracle = EvolutionOracle(space, **common)
+    else:
+        oracle = RLOracle(space, algorithm=args.algorithm, preset="enas", **common)
+    tuner = WeightSharingTuner(oracle, classes=10, num_cells=1, filters=8, batch_size=64,
+                               seed=args.seed, directory=args.directory, project_name="demo",
+                               overwrite=True)
+    print(f"Weight-sharing search: {space.summary()}; {type(oracle).__name__} "
+          f"({args.algorithm}); supernet N=1, F=8, 32 px; digits ({len(train[0])} train / "
+          f"{len(val[0])} validation images); budget {args.search_seconds:.0f} s.", flush=True)
+    result = tuner.search(*train, validation_data=val)
     search_time = time.perf_counter() - start
+    found = tuner.best_architecture()
+    print("\nCell found:\n" + found.describe())
 
-    best = tuner.best_genotype()
-    print("\nBest cell found:\n" + best.describe())
+    inherited = tuner.extract_best(calibration_data=train[0], calibration_steps=10)
+    inherited.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    _, inherited_accuracy = inherited.evaluate(x_test, y_test, batch_size=256, verbose=0)
+
     retrain_start = time.perf_counter()
-    keras.backend.clear_session()
-    model = space.build_model(best, input_shape=(32, 32, 3), classes=10, num_cells=1, filters=12,
-                              name="best")
-    model.compile(optimizer=nk.FusedAdam(3e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    nk.prepare_training(model, x_trainval, y_trainval)  # one trace of the train step
-    model.fit(x_trainval, y_trainval, epochs=args.retrain_epochs, batch_size=64, verbose=2)
-    _, accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
+    random_cell = space.decode_actions(space.random_actions(np.random.default_rng(args.seed + 1)))
+    data = ((x_trainval, y_trainval), (x_test, y_test))
+    rows = []
+    for label, genotype in (("found by the search", found), ("uniformly random", random_cell)):
+        accuracy, params = retrain(space, genotype, data, args.retrain_epochs,
+                                   args.retrain_filters, args.seed, name="retrained")
+        rows.append((label, accuracy, params))
+        keras.backend.clear_session()
     retrain_time = time.perf_counter() - retrain_start
 
     project = os.path.join(args.directory, "demo")
-    files = write_report(project)
-    exported = tuner.export(os.path.join(project, "export"))
-    print(f"\nBest cell retrained (N=1, F=12, {model.count_params():,} params, "
-          f"{args.retrain_epochs} epochs on train+validation): test accuracy {accuracy:.4f} "
-          f"on {len(x_test)} held-out images (chance 0.10).")
+    files = write_weight_sharing_report(project)
+    exported = tuner.export(os.path.join(project, "export"), calibration_data=train[0])
+    print(f"\nSearch: {tuner.epoch} shared-weight epochs, {result['candidates']} final "
+          f"candidates; the found cell with inherited weights (BatchNorm recalibrated): test "
+          f"accuracy {float(inherited_accuracy):.4f}.")
+    print(f"Retrained from scratch (N=1, F={args.retrain_filters}, {args.retrain_epochs} epochs "
+          f"on train+validation, same seed), test accuracy on {len(x_test)} held-out images:")
+    for label, accuracy, params in rows:
+        print(f"  {label:>20}: {accuracy:.4f} ({params:,} params)")
+    print("(One search and one random cell: a single draw, not evidence either way; "
+          "benchmarks/weight_sharing.py --quality compares seeds.)")
     print(f"Search {search_time:.0f} s, retraining {retrain_time:.0f} s, total "
           f"{time.perf_counter() - start:.0f} s.")
     print("Report: " + ", ".join(files))
     print("Exported: " + ", ".join(exported))
-    return float(np.asarray(accuracy))
+    return rows
 
 
 if __name__ == "__main__":

@@ -81,3 +81,66 @@ def write_report(project_dir, output=None, top=5):
     storage.atomic_write_bytes(summary, "\n".join(lines).encode())
     files.append(summary)
     return files
+
+
+def write_weight_sharing_report(project_dir, output=None):
+    """The report of a `WeightSharingTuner` project: shared-weight accuracy per epoch, reward
+    per controller update (RL) or per scoring phase, the final candidates' scores, the
+    chosen cells drawn.  Returns its files."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nasnet_search.space import space_from_config
+    from nasnet_search.weight_sharing import JOURNAL, RESULT
+
+    state = storage.read_json(os.path.join(project_dir, "tuner0.json"))
+    space = space_from_config(state["space"])
+    output = output or os.path.join(project_dir, "report")
+    os.makedirs(output, exist_ok=True)
+    journal = storage.read_jsonl(os.path.join(project_dir, JOURNAL))
+    history = state["history"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    axes[0].plot([h["epoch"] for h in history], [h["train_accuracy"] for h in history], "o-")
+    axes[0].set(xlabel="epoch", ylabel="accuracy", title="Shared-weight train accuracy")
+    updates = state["strategy_state"].get("updates") or []
+    if updates:
+        axes[1].plot(range(1, len(updates) + 1), [u["mean_reward"] for u in updates], "o-")
+        axes[1].set(xlabel="controller update", title="Mean reward per controller update")
+    else:
+        scored = [r for r in journal if r["phase"] == "search"]
+        axes[1].scatter([r["epoch"] for r in scored], [r["reward"] for r in scored], s=8)
+        axes[1].set(xlabel="epoch", title="Reward of each scored architecture")
+    axes[1].set_ylabel("validation-subset accuracy")
+    final = sorted((r["reward"] for r in journal if r["phase"] == "final"), reverse=True)
+    axes[2].bar(range(len(final)), final)
+    axes[2].set(xlabel="final candidate (ranked)", ylabel="subset accuracy",
+                title="Final candidates")
+    fig.tight_layout()
+    plot = os.path.join(output, "weight_sharing.png")
+    fig.savefig(plot, dpi=100)
+    plt.close(fig)
+    files = [plot]
+    lines = [f"# Weight-sharing search: {os.path.basename(os.path.normpath(project_dir))}", "",
+             f"Strategy {state['strategy']}; {space.summary()}; {state['epoch']} shared-weight "
+             f"epochs; {sum(r['phase'] == 'search' for r in journal)} architectures scored "
+             "while searching.", ""]
+    result = state.get("result")
+    if result:
+        from nasnet_keras import Genotype, plot_genotype
+
+        best = Genotype.from_dict(result["architecture"])
+        lines += [f"Chosen among {result['candidates']} candidates: inherited-weight validation "
+                  f"accuracy {result['inherited_val_accuracy']:.4f}.", "", "```",
+                  best.describe(), "```"]
+        storage.atomic_write_json(os.path.join(output, RESULT), result)
+        files.append(os.path.join(output, RESULT))
+        drawn = plot_genotype(best, os.path.join(output, "best_cells"))
+        files += list(drawn.values())
+        lines += ["", "![best cells](best_cells.png)"]
+    lines += ["", "![weight sharing](weight_sharing.png)", ""]
+    summary = os.path.join(output, "report.md")
+    storage.atomic_write_bytes(summary, "\n".join(lines).encode())
+    files.append(summary)
+    return files

@@ -452,6 +452,17 @@ class WeightSharingTuner(kt.Tuner):
         return self.supernet.extract(self.best_architecture(), calibration_data=calibration_data,
                                      calibration_steps=calibration_steps)
 
+    def export(self, directory, calibration_data=None, calibration_steps=20):
+        """Write ``best_architecture.json`` and ``best_model.keras`` (the extracted child with
+        the inherited weights, BatchNorm statistics recomputed on ``calibration_data`` when
+        given); return their paths."""
+        os.makedirs(directory, exist_ok=True)
+        arch_path = os.path.join(directory, "best_architecture.json")
+        storage.atomic_write_bytes(arch_path, self.best_architecture().to_json(indent=1).encode())
+        model_path = os.path.join(directory, "best_model.keras")
+        self.extract_best(calibration_data, calibration_steps).save(model_path)
+        return arch_path, model_path
+
     def get_best_models(self, num_models=1):
         return [self.extract_best()][:num_models]
 

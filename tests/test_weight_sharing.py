@@ -103,11 +103,12 @@ def test_unused_operations_get_zero_gradients_never_none(small_steps):
     genotype = space.decode_actions(space.random_actions(rng))
     x, y = _images(8), rng.integers(0, 10, 8).astype("int32")
 
-    def gradients(arch):  # eager: only the chosen branches run
+    def gradients(arch):  # eager: only the chosen branches run (as in the traced step)
         with tf.GradientTape() as tape:
             probs = net(x, arch, training=True)
             loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, probs))
-        return tape.gradient(loss, net.trainable_variables,
+        # The tf.Variables under Keras' variables (an eager tape's zero fill needs TF dtypes).
+        return tape.gradient(loss, [v.value for v in net.trainable_variables],
                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
     grads = gradients(net.encode(genotype))
@@ -252,3 +253,27 @@ def test_sigkill_then_resume_loses_at_most_the_current_epoch(tmp_path):
     child = tuner.extract_best()
     assert child.count_params() > 0
     assert nk.Genotype.from_dict(result["architecture"]) == tuner.best_architecture()
+
+
+# -- command line ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv,match", [
+    (["--space", "macro"], "needs --space nasnet"),
+    (["--workers", "2"], "Drop --workers"),
+    (["--space-preset", "nasnet_b"], "--space-preset nasnet_b: .*pass-through"),
+    (["--space-preset", "nasnet"], "--space-preset nasnet: .*'concat'"),
+])
+def test_command_line_refuses_what_weight_sharing_cannot_do(tmp_path, argv, match):
+    from nasnet_search.cli import run_command
+
+    with pytest.raises(SystemExit, match=match):
+        run_command(["run", "--weight-sharing", "--max-time", "60", "--directory",
+                     str(tmp_path), *argv])
+    assert not (tmp_path / "nas").exists()
+
+
+def test_command_line_needs_a_budget(tmp_path):
+    from nasnet_search.cli import run_command
+
+    with pytest.raises(SystemExit, match="--max-time SECONDS or --epochs N"):
+        run_command(["run", "--weight-sharing", "--directory", str(tmp_path)])
