@@ -37,7 +37,7 @@ import tensorflow as tf  # noqa: E402
 from nasnet_search import NASNetSearchSpace, RLOracle  # noqa: E402
 from nasnet_search.datasets import load_dataset  # noqa: E402
 from nasnet_search.supernet import Supernet  # noqa: E402
-from nasnet_search.weight_sharing import SupernetSteps  # noqa: E402
+from nasnet_search.weight_sharing import SupernetSteps, retrain_architecture  # noqa: E402
 
 BATCH = 64
 
@@ -153,8 +153,6 @@ def kendall_tau(a, b):
 
 
 def ranking(args, space, directory):
-    from nasnet_search.demo import retrain
-
     data = _digits()
     tuner = _search(space, "random", 0, args.search_seconds, data, directory)
     rng = np.random.default_rng(100)
@@ -163,8 +161,8 @@ def ranking(args, space, directory):
     for _ in range(args.architectures):
         actions = space.random_actions(rng)
         shared = tuner._score(actions, full)
-        accuracy, _ = retrain(space, space.decode_actions(actions), (data[2], data[3]),
-                              args.retrain_epochs, 12, 0, name="ranked")
+        _, accuracy = retrain_architecture(space, space.decode_actions(actions), *data[2],
+                                           data[3], filters=12, epochs=args.retrain_epochs)
         rows.append((shared, accuracy))
         keras.backend.clear_session()
     tau = kendall_tau([r[0] for r in rows], [r[1] for r in rows])
@@ -173,8 +171,6 @@ def ranking(args, space, directory):
 
 
 def quality(args, space, directory):
-    from nasnet_search.demo import retrain
-
     data = _digits()
     out = {"reinforce_ws": [], "random_ws": [], "random_cell": []}
     for seed in args.seeds:
@@ -187,8 +183,8 @@ def quality(args, space, directory):
         cells["random_cell"] = space.decode_actions(
             space.random_actions(np.random.default_rng(seed + 1)))
         for key, genotype in cells.items():
-            accuracy, _ = retrain(space, genotype, (data[2], data[3]), args.retrain_epochs,
-                                  12, seed, name="retrained")
+            _, accuracy = retrain_architecture(space, genotype, *data[2], data[3], filters=12,
+                                               epochs=args.retrain_epochs, seed=seed)
             out[key].append(round(accuracy, 4))
             keras.backend.clear_session()
         print(f"seed {seed}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in out.items()),

@@ -53,6 +53,24 @@ def _positive_number(name, value, allow_zero=False):
     return float(value)
 
 
+def retrain_architecture(space, genotype, x, y, evaluation_data, input_shape=(32, 32, 3),
+                         classes=10, num_cells=1, filters=12, epochs=6, batch_size=64,
+                         learning_rate=3e-3, seed=0, name="retrained"):
+    """Train ``genotype``'s child from scratch (FusedAdam, one trace of the train step) and
+    return ``(model, accuracy on evaluation_data)``."""
+    import nasnet_keras as nk
+
+    keras.utils.set_random_seed(seed)
+    model = space.build_model(genotype, input_shape=tuple(input_shape), classes=classes,
+                              num_cells=num_cells, filters=filters, name=name)
+    model.compile(optimizer=nk.FusedAdam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    nk.prepare_training(model, x, y)
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
+    _, accuracy = model.evaluate(*evaluation_data, batch_size=256, verbose=0)
+    return model, float(accuracy)
+
+
 class SupernetSteps:
     """The supernet's train and score steps, each traced once (the architecture is a tensor)."""
 
@@ -79,8 +97,12 @@ class SupernetSteps:
         images = tf.TensorSpec([batch_size, h, w, c], tf.float32)
         labels = tf.TensorSpec([batch_size], tf.int32)
         arch = tf.TensorSpec([2, supernet.arch_length], tf.int32)
-        self.train_step = tf.function(self._train, input_signature=[images, labels, arch])
-        self.score_step = tf.function(self._score, input_signature=[images, labels, arch])
+        # No autograph: the steps have no tensor-dependent Python control flow (branches are
+        # tf.switch_case), and converting the supernet's Python would only slow the trace.
+        self.train_step = tf.function(self._train, input_signature=[images, labels, arch],
+                                      autograph=False)
+        self.score_step = tf.function(self._score, input_signature=[images, labels, arch],
+                                      autograph=False)
 
     def _train(self, x, y, arch):
         import tensorflow as tf
@@ -462,6 +484,25 @@ class WeightSharingTuner(kt.Tuner):
         model_path = os.path.join(directory, "best_model.keras")
         self.extract_best(calibration_data, calibration_steps).save(model_path)
         return arch_path, model_path
+
+    def retrain(self, x, y, evaluation_data, num_cells=1, filters=12, epochs=6, batch_size=64,
+                learning_rate=3e-3, seed=0, genotype=None):
+        """Train the chosen cell (or ``genotype``) from scratch with `nasnet_keras` at the size
+        given, evaluate it on ``evaluation_data`` = (x, y), record both accuracies in
+        ``result.json`` (chosen cell only) and return ``(model, accuracy)``."""
+        chosen = genotype is None
+        genotype = self.best_architecture() if chosen else genotype
+        model, accuracy = retrain_architecture(
+            self.space, genotype, x, y, evaluation_data, input_shape=self.supernet.image_shape,
+            classes=self.supernet.classes, num_cells=num_cells, filters=filters, epochs=epochs,
+            batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+        if chosen:
+            self.result["retrained"] = {"accuracy": accuracy, "num_cells": num_cells,
+                                        "filters": filters, "epochs": epochs,
+                                        "params": model.count_params()}
+            storage.atomic_write_json(self._project(RESULT), self.result)
+            self.save()
+        return model, accuracy
 
     def get_best_models(self, num_models=1):
         return [self.extract_best()][:num_models]
