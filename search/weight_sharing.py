@@ -358,8 +358,10 @@ class WeightSharingTuner(kt.Tuner):
         epoch_seconds = []
         while self.result is None and (epochs is None or self.epoch < epochs):
             began = time.monotonic()
+            # Stop when the next epoch would not fit (the last one is the steady estimate;
+            # the first ones include tracing).
             if max_time is not None and epoch_seconds and \
-                    began - start + np.mean(epoch_seconds) > max_time:
+                    began - start + epoch_seconds[-1] > max_time:
                 break
             self._run_epoch(x, y, subset, steps_per_epoch, start, epochs, epoch_seconds)
             epoch_seconds.append(time.monotonic() - began)
