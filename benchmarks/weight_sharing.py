@@ -10,15 +10,16 @@
     fused Nesterov SGD, its own traced step), median over ``--steps`` steps after the
     first, same process.  Also the time to trace each.
 (b) Scoring: per architecture, the whole cost (strategy proposal, encoding, two score
-    batches) and the part that is not the score steps themselves (the overhead), over
-    ``--archs`` proposals of an RL controller.
+    batches, the controller's updates) and the part that is not the score steps themselves
+    (the overhead), over ``--archs`` proposals of an RL controller (REINFORCE, ENAS
+    settings: an update every 10), after two updates' warm-up (their tracing).
 (c) ``--ranking``: after a random-search-with-weight-sharing run, Kendall tau between
     the supernet's scores (whole validation split) of ``--architectures`` random cells and
     their test accuracy when retrained stand-alone (as the demo retrains).
 (d) ``--quality``: per seed, RL with weight sharing (REINFORCE, ENAS settings), random
     search with weight sharing, and one uniformly random cell, each retrained the same
-    way (N = 1, F = 12, 6 epochs on digits' train+validation, test accuracy on the 360
-    held-out images); mean and standard deviation over seeds.
+    way (N = 1, ``--retrain-filters`` F, ``--retrain-epochs`` on digits' train+validation,
+    test accuracy on the 360 held-out images); mean and standard deviation over seeds.
 The proxy size is the search's default: N = 1, F = 8, 32 px, batch 64, digits.
 """
 
@@ -110,6 +111,8 @@ def scoring_overhead(space, net, ops, xv, yv, archs):
         reward = sum(float(ops.score_step(xb, yb, encoded)) for xb, yb in batches) / (2 * BATCH)
         oracle._observe(actions, info, reward)
 
+    # Warm up: the controller's sampling and its first update are traced once per search.
+    _timed(one, 2 * oracle.settings.batch_size)
     whole = _timed(one, archs)
     per_arch = statistics.mean(whole)
     overhead = per_arch - statistics.mean(score_only)
@@ -162,7 +165,8 @@ def ranking(args, space, directory):
         actions = space.random_actions(rng)
         shared = tuner._score(actions, full)
         _, accuracy = retrain_architecture(space, space.decode_actions(actions), *data[2],
-                                           data[3], filters=12, epochs=args.retrain_epochs)
+                                           data[3], filters=args.retrain_filters,
+                                           epochs=args.retrain_epochs)
         rows.append((shared, accuracy))
         keras.backend.clear_session()
     tau = kendall_tau([r[0] for r in rows], [r[1] for r in rows])
@@ -183,13 +187,15 @@ def quality(args, space, directory):
         cells["random_cell"] = space.decode_actions(
             space.random_actions(np.random.default_rng(seed + 1)))
         for key, genotype in cells.items():
-            _, accuracy = retrain_architecture(space, genotype, *data[2], data[3], filters=12,
+            _, accuracy = retrain_architecture(space, genotype, *data[2], data[3],
+                                               filters=args.retrain_filters,
                                                epochs=args.retrain_epochs, seed=seed)
             out[key].append(round(accuracy, 4))
             keras.backend.clear_session()
         print(f"seed {seed}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in out.items()),
               flush=True)
-    return {k: {"accuracies": v, "mean": round(float(np.mean(v)), 4),
+    return {"search_seconds": args.search_seconds, "retrain_filters": args.retrain_filters,
+            "retrain_epochs": args.retrain_epochs} | {k: {"accuracies": v, "mean": round(float(np.mean(v)), 4),
                 "std": round(float(np.std(v)), 4)} for k, v in out.items()}
 
 
@@ -206,6 +212,7 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--search-seconds", type=float, default=180.0)
     parser.add_argument("--retrain-epochs", type=int, default=6)
+    parser.add_argument("--retrain-filters", type=int, default=12)
     parser.add_argument("--directory", default="/tmp/nasnet_ws_benchmark")
     args = parser.parse_args()
     if args.ranking or args.quality:

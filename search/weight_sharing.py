@@ -212,6 +212,7 @@ class WeightSharingTuner(kt.Tuner):
         self.result = None         # the final choice, once made
         self._loaded_arrays = None
         self._weights_file = None
+        self._trace_seconds = 0.0  # spent tracing the steps in this process
         super().__init__(oracle, hypermodel=None, **kwargs)
         os.makedirs(self.project_dir, exist_ok=True)
 
@@ -324,6 +325,10 @@ class WeightSharingTuner(kt.Tuner):
 
     def _score(self, actions, batches):
         arch = self.supernet.encode_actions(actions)
+        if self.steps.score_step.experimental_get_tracing_count() == 0:
+            began = time.monotonic()
+            float(self.steps.score_step(*batches[0], arch))
+            self._trace_seconds += time.monotonic() - began
         correct = sum(float(self.steps.score_step(xb, yb, arch)) for xb, yb in batches)
         return correct / sum(len(yb) for _, yb in batches)
 
@@ -363,8 +368,10 @@ class WeightSharingTuner(kt.Tuner):
             if max_time is not None and epoch_seconds and \
                     began - start + epoch_seconds[-1] > max_time:
                 break
+            traced = self._trace_seconds
             self._run_epoch(x, y, subset, steps_per_epoch, start, epochs, epoch_seconds)
-            epoch_seconds.append(time.monotonic() - began)
+            # Tracing happens once per process: it does not predict the next epoch's length.
+            epoch_seconds.append(time.monotonic() - began - (self._trace_seconds - traced))
             if max_time is not None and time.monotonic() - start >= max_time:
                 break
         if self.result is None:
@@ -380,7 +387,12 @@ class WeightSharingTuner(kt.Tuner):
         for step in range(steps_per_epoch):
             idx = order[step * self.batch_size:(step + 1) * self.batch_size]
             arch = self.supernet.encode_actions(self._training_actions(rng))
-            loss, right = self.steps.train_step(x[idx], y[idx], arch)
+            if step == 0 and self.steps.train_step.experimental_get_tracing_count() == 0:
+                began = time.monotonic()
+                loss, right = self.steps.train_step(x[idx], y[idx], arch)
+                self._trace_seconds += time.monotonic() - began
+            else:
+                loss, right = self.steps.train_step(x[idx], y[idx], arch)
             losses.append(float(loss))
             correct += float(right)
         if not math.isfinite(np.mean(losses)):
