@@ -231,6 +231,10 @@ class NASOracle(kt.Oracle):
     def _observe(self, actions, info, reward):
         """Learn from one evaluated architecture."""
 
+    def propose_batch(self, count):
+        """``count`` proposals ``[(actions, info)]`` before any of them is observed."""
+        return [self._propose() for _ in range(count)]
+
     def _strategy_state(self):
         return {}
 

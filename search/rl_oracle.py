@@ -12,6 +12,8 @@ JSON keeps its name and checksum), everything else to ``oracle.json``.
 
 import os
 
+import numpy as np
+
 from nasnet_search import storage
 from nasnet_search.algorithms import PolicyTrainer, advantages, rl_settings
 from nasnet_search.oracles import NASOracle
@@ -47,6 +49,11 @@ class RLOracle(NASOracle):
         self.controller_file = None
         self.controller_sha256 = None
         self._stale_files = []    # older controller files, removed once oracle.json moved on
+        # False: the controller file is written by `save_controller_if_changed` (a caller that
+        # saves its own state less often, e.g. WeightSharingTuner at each epoch end).
+        self.save_each_update = True
+        self._unsaved_update = False
+        self._batch_sample_fn = None
 
     # Built lazily: keras-tuner workers construct the oracle but never sample (§2.1).
     @property
@@ -69,6 +76,21 @@ class RLOracle(NASOracle):
         actions, logp, entropy = self.controller.sample(self.rng)
         return actions, {"logp": logp, "version": self.policy_version}
 
+    def propose_batch(self, count):
+        """``count`` proposals from the current policy in one controller call (the same
+        numbers as ``count`` calls of `_propose`: the uniforms are drawn in the same order)."""
+        import tensorflow as tf
+
+        controller = self.controller
+        if self._batch_sample_fn is None:
+            self._batch_sample_fn = tf.function(lambda u: controller.run(uniforms=u),
+                                                reduce_retracing=True)
+        uniforms = self.rng.random((count, len(self.decisions))).astype("float32")
+        actions, logps, _ = self._batch_sample_fn(uniforms)
+        actions, logps = np.asarray(actions), np.sum(np.asarray(logps), axis=1)
+        return [([int(a) for a in row], {"logp": float(lp), "version": self.policy_version})
+                for row, lp in zip(actions, logps)]
+
     def _observe(self, actions, info, reward):
         self.buffer.append({"actions": list(actions), "logp": info["logp"],
                             "version": info["version"], "reward": float(reward)})
@@ -89,7 +111,10 @@ class RLOracle(NASOracle):
         self.policy_version += 1
         self.updates.append({"version": self.policy_version, "mean_reward": sum(rewards) / len(rewards),
                              "baseline": self.baseline, **stats})
-        self._save_controller()
+        if self.save_each_update:
+            self._save_controller()
+        else:
+            self._unsaved_update = True
 
     # -- controller file ---------------------------------------------------------------------
     def _save_controller(self):
@@ -102,6 +127,11 @@ class RLOracle(NASOracle):
         if self.controller_file:
             self._stale_files.append(self.controller_file)
         self.controller_file, self.controller_sha256 = name, storage.sha256(data)
+
+    def save_controller_if_changed(self):
+        if self._unsaved_update:
+            self._save_controller()
+            self._unsaved_update = False
 
     def save(self):
         super().save()

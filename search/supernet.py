@@ -421,7 +421,39 @@ class Supernet(keras.Model):
         return np.asarray(rows, np.int32)
 
     def encode_actions(self, actions):
-        return self.encode(self.space.decode_actions(list(actions)[:len(self.space.decisions)]))
+        """`encode` of the space's action indices, without building a genotype (the
+        search encodes one architecture per step and per score)."""
+        table = self._action_table
+        if len(actions) < table["length"]:
+            raise ValueError(f"Expected {table['length']} actions, got {len(actions)}.")
+        B, k = self.space.num_blocks, 2
+        rows = []
+        for positions, outs in table["cells"]:
+            row = [int(actions[p]) for p in positions]  # inputs, ops, combines: indices
+            inputs = set(row[:2 * B])
+            mask = [int(s >= k and s not in inputs) for s in range(k + B)]
+            for s, p in outs.items():
+                mask[s] = max(mask[s], int(actions[p]))  # output="searched": False, True
+            rows.append(row + mask)
+        if len(rows) == 1:
+            rows = rows * 2  # one shared cell (PNAS)
+        return np.asarray(rows, np.int32)
+
+    @property
+    def _action_table(self):
+        if getattr(self, "_table", None) is None:
+            index = {d.name: i for i, d in enumerate(self.space.decisions)}
+            B = self.space.num_blocks
+            cells = []
+            for cell in self.space.cell_names:
+                positions = [index[f"{cell}/b{b}/in{j}"] for b in range(B) for j in (0, 1)]
+                positions += [index[f"{cell}/b{b}/op{j}"] for b in range(B) for j in (0, 1)]
+                positions += [index[f"{cell}/b{b}/comb"] for b in range(B)]
+                outs = {s: index[f"{cell}/out/s{s}"] for s in range(2 + B)
+                        if f"{cell}/out/s{s}" in index}
+                cells.append((positions, outs))
+            self._table = {"cells": cells, "length": len(self.space.decisions)}
+        return self._table
 
     def _as_genotype(self, arch):
         if isinstance(arch, dict) and set(arch) != {"normal", "reduction"}:

@@ -213,6 +213,8 @@ class WeightSharingTuner(kt.Tuner):
         self._loaded_arrays = None
         self._weights_file = None
         self._trace_seconds = 0.0  # spent tracing the steps in this process
+        if hasattr(oracle, "save_each_update"):
+            oracle.save_each_update = False  # the controller file is written at epoch ends
         super().__init__(oracle, hypermodel=None, **kwargs)
         os.makedirs(self.project_dir, exist_ok=True)
 
@@ -231,6 +233,8 @@ class WeightSharingTuner(kt.Tuner):
         """Write the shared weights, then the state that points at them (both atomic)."""
         if self.steps is None:
             return
+        if hasattr(self.oracle, "save_controller_if_changed"):
+            self.oracle.save_controller_if_changed()
         name = f"supernet_e{self.epoch}.npz"
         data = storage.arrays_to_bytes(self.steps.state_arrays())
         storage.atomic_write_bytes(self._project(name), data)
@@ -402,13 +406,17 @@ class WeightSharingTuner(kt.Tuner):
         rewards = []
         if self.epoch >= self.warmup_epochs:
             records = []
-            for _ in range(self.archs_per_epoch):
-                actions, info = self.oracle._propose()
-                reward = self._score(actions, subset)
-                self.oracle._observe(actions, info, reward)
-                rewards.append(reward)
-                records.append({"epoch": self.epoch, "phase": "search", "reward": reward,
-                                "actions": [int(a) for a in actions]})
+            # Proposals come in chunks of one policy update (RL) so that each is on-policy;
+            # one controller call per chunk.
+            chunk = getattr(getattr(self.oracle, "settings", None), "batch_size", 1)
+            while len(records) < self.archs_per_epoch:
+                count = min(chunk, self.archs_per_epoch - len(records))
+                for actions, info in self.oracle.propose_batch(count):
+                    reward = self._score(actions, subset)
+                    self.oracle._observe(actions, info, reward)
+                    rewards.append(reward)
+                    records.append({"epoch": self.epoch, "phase": "search", "reward": reward,
+                                    "actions": [int(a) for a in actions]})
             storage.append_jsonl_many(self._project(JOURNAL), records)
         self.epoch += 1
         elapsed = time.monotonic() - start
@@ -443,8 +451,8 @@ class WeightSharingTuner(kt.Tuner):
 
         if isinstance(self.oracle, RLOracle):
             add(self.oracle.controller.most_likely())
-        for _ in range(self.final_samples):
-            add(self.oracle._propose()[0])
+        for actions, _ in self.oracle.propose_batch(self.final_samples):
+            add(actions)
         return out
 
     def _final_choice(self, subset, xv, yv):

@@ -44,7 +44,9 @@ def test_extracted_child_equals_the_supernet_path(preset, overrides):
     x = _images()
     checked = set()
     for _ in range(4):
-        genotype = space.decode_actions(space.random_actions(rng))
+        actions = space.random_actions(rng)
+        genotype = space.decode_actions(actions)
+        np.testing.assert_array_equal(net.encode_actions(actions), net.encode(genotype))
         expected = net(x, net.encode(genotype), training=True).numpy()
         child = net.extract(genotype)
         assert not isinstance(child, Supernet) and child.count_params() < net.count_params()
@@ -277,3 +279,17 @@ def test_command_line_needs_a_budget(tmp_path):
 
     with pytest.raises(SystemExit, match="--max-time SECONDS or --epochs N"):
         run_command(["run", "--weight-sharing", "--directory", str(tmp_path)])
+
+
+def test_batched_proposals_are_the_single_proposals():
+    space = NASNetSearchSpace(**SMALL)
+    one, many = (RLOracle(space, algorithm="reinforce", max_trials=None, max_time=10, seed=4)
+                 for _ in range(2))
+    singles = [one._propose() for _ in range(5)]
+    batch = many.propose_batch(5)
+    assert [a for a, _ in singles] == [a for a, _ in batch]
+    np.testing.assert_allclose([i["logp"] for _, i in singles], [i["logp"] for _, i in batch],
+                               rtol=1e-5)
+    assert RandomOracle(space, max_trials=None, max_time=10, seed=1).propose_batch(3)[2][0] == \
+        [RandomOracle(space, max_trials=None, max_time=10, seed=1)._propose()[0]
+         for _ in range(3)][2]
