@@ -290,6 +290,5 @@ def test_batched_proposals_are_the_single_proposals():
     assert [a for a, _ in singles] == [a for a, _ in batch]
     np.testing.assert_allclose([i["logp"] for _, i in singles], [i["logp"] for _, i in batch],
                                rtol=1e-5)
-    assert RandomOracle(space, max_trials=None, max_time=10, seed=1).propose_batch(3)[2][0] == \
-        [RandomOracle(space, max_trials=None, max_time=10, seed=1)._propose()[0]
-         for _ in range(3)][2]
+    first, second = (RandomOracle(space, max_trials=None, max_time=10, seed=1) for _ in range(2))
+    assert [a for a, _ in first.propose_batch(3)] == [second._propose()[0] for _ in range(3)]
