@@ -381,6 +381,7 @@ class WeightSharingTuner(kt.Tuner):
         if self.result is None:
             self.result = self._final_choice(subset, xv, yv)
             self.save()
+        if not os.path.exists(self._project(RESULT)):  # a kill may have come between the two
             storage.atomic_write_json(self._project(RESULT), self.result)
         return self.result
 
