@@ -71,16 +71,24 @@ def write_report(project_dir, output=None, top=5):
         storage.atomic_write_bytes(arch_path, json.dumps(ranked[0]["architecture"], indent=1).encode())
         files.append(arch_path)
         if space.space_name == "nasnet":
-            from nasnet_keras import plot_genotype
+            _draw_cells(best, output, files, lines)
+    return _write_summary(output, files, lines, "rewards.png")
 
-            drawn = plot_genotype(best, os.path.join(output, "best_cells"))
-            files += list(drawn.values())
-            lines += ["", "![best cells](best_cells.png)"]
-    lines += ["", "![rewards](rewards.png)", ""]
+
+def _draw_cells(genotype, output, files, lines):
+    from nasnet_keras import plot_genotype
+
+    drawn = plot_genotype(genotype, os.path.join(output, "best_cells"))
+    files += list(drawn.values())
+    lines += ["", "![best cells](best_cells.png)"]
+
+
+def _write_summary(output, files, lines, plot):
+    """``report.md`` (the lines, then the plot); returns every file of the report."""
+    lines = lines + ["", f"![{plot[:-4].replace('_', ' ')}]({plot})", ""]
     summary = os.path.join(output, "report.md")
     storage.atomic_write_bytes(summary, "\n".join(lines).encode())
-    files.append(summary)
-    return files
+    return files + [summary]
 
 
 def write_weight_sharing_report(project_dir, output=None):
@@ -128,7 +136,7 @@ def write_weight_sharing_report(project_dir, output=None):
              "while searching.", ""]
     result = state.get("result")
     if result:
-        from nasnet_keras import Genotype, plot_genotype
+        from nasnet_keras import Genotype
 
         best = Genotype.from_dict(result["architecture"])
         lines += [f"Chosen among {result['candidates']} candidates: inherited-weight validation "
@@ -136,11 +144,5 @@ def write_weight_sharing_report(project_dir, output=None):
                   best.describe(), "```"]
         storage.atomic_write_json(os.path.join(output, RESULT), result)
         files.append(os.path.join(output, RESULT))
-        drawn = plot_genotype(best, os.path.join(output, "best_cells"))
-        files += list(drawn.values())
-        lines += ["", "![best cells](best_cells.png)"]
-    lines += ["", "![weight sharing](weight_sharing.png)", ""]
-    summary = os.path.join(output, "report.md")
-    storage.atomic_write_bytes(summary, "\n".join(lines).encode())
-    files.append(summary)
-    return files
+        _draw_cells(best, output, files, lines)
+    return _write_summary(output, files, lines, "weight_sharing.png")

@@ -43,7 +43,7 @@ def test_extracted_child_equals_the_supernet_path(preset, overrides):
     rng = np.random.default_rng(7)
     x = _images()
     checked = set()
-    for _ in range(4):
+    for _ in range(2 if preset != "enas" else 3):
         actions = space.random_actions(rng)
         genotype = space.decode_actions(actions)
         np.testing.assert_array_equal(net.encode_actions(actions), net.encode(genotype))
@@ -255,6 +255,20 @@ def test_sigkill_then_resume_loses_at_most_the_current_epoch(tmp_path):
     child = tuner.extract_best()
     assert child.count_params() > 0
     assert nk.Genotype.from_dict(result["architecture"]) == tuner.best_architecture()
+
+    # export and report, as `nasnet-search export` / `report` write them
+    from nasnet_search.report import write_weight_sharing_report
+
+    arch_path, model_path = tuner.export(str(tmp_path / "export"),
+                                         calibration_data=_images(16), calibration_steps=1)
+    assert nk.Genotype.from_json(open(arch_path).read()) == tuner.best_architecture()
+    loaded = keras.saving.load_model(model_path)
+    assert loaded.count_params() == child.count_params()
+    files = write_weight_sharing_report(str(tmp_path / "ws"))
+    names = {os.path.basename(f) for f in files}
+    assert {"weight_sharing.png", "report.md", "result.json"} <= names
+    report = open(tmp_path / "ws" / "report" / "report.md").read()
+    assert "24 architectures scored" in report and "![best cells](best_cells.png)" in report
 
 
 # -- command line ------------------------------------------------------------------------------
