@@ -75,12 +75,6 @@ def check_space(space):
             f"reading it would change shape.  Spaces that work: {', '.join(SUPPORTED_PRESETS)}.")
 
 
-def _int_arg(name, value, minimum=1):
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
-    return value
-
-
 class SupernetCell(keras.layers.Layer):
     """All children's versions of one cell position (see the module docstring).
 
@@ -344,9 +338,10 @@ class Supernet(keras.Model):
                  **kwargs):
         super().__init__(**kwargs)
         check_space(space)
-        _int_arg("num_cells", num_cells)
-        _int_arg("filters", filters)
-        _int_arg("classes", classes)
+        from nasnet_search.weight_sharing import _positive_int
+
+        for name, value in (("num_cells", num_cells), ("filters", filters), ("classes", classes)):
+            _positive_int(name, value)
         if selection not in SELECTIONS:
             raise ValueError(f"`selection` must be one of {SELECTIONS}, got {selection!r}.")
         shape = tuple(input_shape)

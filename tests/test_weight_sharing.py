@@ -42,7 +42,6 @@ def test_extracted_child_equals_the_supernet_path(preset, overrides):
     net = Supernet(space, filters=4, num_cells=2 if preset == "enas" else 1)
     rng = np.random.default_rng(7)
     x = _images()
-    checked = set()
     for _ in range(2 if preset != "enas" else 3):
         actions = space.random_actions(rng)
         genotype = space.decode_actions(actions)
@@ -52,8 +51,6 @@ def test_extracted_child_equals_the_supernet_path(preset, overrides):
         assert not isinstance(child, Supernet) and child.count_params() < net.count_params()
         got = child(x, training=True).numpy()
         np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
-        checked.add(len(genotype.normal.concat))
-    assert checked  # at least one architecture per preset
 
 
 def test_raw_passthrough_case_is_exact():
