@@ -8,11 +8,13 @@
 (a) One supernet train step (a new random architecture each step) against one train step
     of a stand-alone child of the same size (`NASNetSearchSpace.build_model`, the same
     fused Nesterov SGD, its own traced step), median over ``--steps`` steps after the
-    first, same process.  Also the time to trace each.
-(b) Scoring: per architecture, the whole cost (strategy proposal, encoding, two score
-    batches, the controller's updates) and the part that is not the score steps themselves
-    (the overhead), over ``--archs`` proposals of an RL controller (REINFORCE, ENAS
-    settings: an update every 10), after two updates' warm-up (their tracing).
+    first, same process; the supernet's without and then with Grappler (`SupernetSteps`'
+    ``optimize_graph``).  Also each one's first call (the supernet's first traces).
+(b) Scoring: per architecture, the whole cost of the tuner's own search phase (strategy
+    proposals in chunks of one policy update, encoding, two score batches, the
+    controller's updates, the journal) and the part that is not the score steps
+    themselves (the overhead, timed around each score call), over ``--archs`` proposals of an RL controller (REINFORCE,
+    ENAS settings: an update every 10), after two updates' warm-up (their tracing).
 (c) ``--ranking``: after a random-search-with-weight-sharing run, Kendall tau between
     the supernet's scores (whole validation split) of ``--architectures`` random cells and
     their test accuracy when retrained stand-alone (as the demo retrains).
@@ -37,8 +39,7 @@ import tensorflow as tf  # noqa: E402
 
 from nasnet_search import NASNetSearchSpace, RLOracle  # noqa: E402
 from nasnet_search.datasets import load_dataset  # noqa: E402
-from nasnet_search.supernet import Supernet  # noqa: E402
-from nasnet_search.weight_sharing import SupernetSteps, retrain_architecture  # noqa: E402
+from nasnet_search.weight_sharing import retrain_architecture  # noqa: E402
 
 BATCH = 64
 
@@ -70,18 +71,33 @@ def _timed(fn, count):
     return times
 
 
-def step_costs(space, selection, x, y, steps, rng):
-    net = Supernet(space, filters=8, selection=selection)
-    ops = SupernetSteps(net, BATCH, 0.05, 5e-4, 0.9, 1e-4, 5.0, 20)
+def step_costs(space, selection, x, y, steps, rng, directory):
+    """Trace and step time of the supernet's train step, without and then with Grappler
+    (`SupernetSteps`' ``optimize_graph``), in one process."""
+    tuner = _tuner(space, selection, directory)
+    net, ops = tuner.supernet, tuner.steps
     archs = [net.encode_actions(space.random_actions(rng)) for _ in range(steps + 1)]
+    row = {"selection": selection, "variables": len(net.trainable_variables)}
+    for key, step in (("without_grappler", ops.train_step), ("with_grappler",
+                                                              ops.train_step.function)):
+        times = _timed(lambda i: float(step(x[:BATCH], y[:BATCH], archs[i])[0]), steps + 1)
+        # The first call traces (once, in the first row) and prepares the graph.
+        row[key] = {"first_call_s": round(times[0], 2),
+                    "step_ms": round(1000 * statistics.median(times[1:]), 1)}
+    return row, tuner
 
-    def train(i):
-        float(ops.train_step(x[:BATCH], y[:BATCH], archs[i])[0])
 
-    times = _timed(train, steps + 1)
-    return {"selection": selection, "trace_and_first_step_s": round(times[0], 2),
-            "step_ms": round(1000 * statistics.median(times[1:]), 1),
-            "variables": len(net.trainable_variables)}, net, ops
+def _tuner(space, selection, directory):
+    """The search's own tuner (REINFORCE, ENAS settings) with its steps made."""
+    from nasnet_search.weight_sharing import WeightSharingTuner
+
+    oracle = RLOracle(space, algorithm="reinforce", preset="enas", max_trials=None,
+                      max_time=1e9, seed=0)
+    tuner = WeightSharingTuner(oracle, classes=10, filters=8, batch_size=BATCH,
+                               selection=selection, optimize_graph=False, directory=directory,
+                               project_name=f"steps_{selection}", overwrite=True, verbose=0)
+    tuner._make_steps(20)
+    return tuner
 
 
 def child_cost(space, x, y, steps, rng):
@@ -94,31 +110,34 @@ def child_cost(space, x, y, steps, rng):
             "variables": len(model.trainable_variables)}
 
 
-def scoring_overhead(space, net, ops, xv, yv, archs):
-    oracle = RLOracle(space, algorithm="reinforce", preset="enas", max_trials=None,
-                      max_time=1e9, seed=0)
-    oracle._set_project_dir("/tmp", "ws_benchmark_controller")
-    batches = [(xv[i * BATCH:(i + 1) * BATCH], yv[i * BATCH:(i + 1) * BATCH]) for i in range(2)]
-    arch = net.encode_actions(space.random_actions(np.random.default_rng(0)))
-    for xb, yb in batches:  # trace the score step first
-        float(ops.score_step(xb, yb, arch))
-    score_only = _timed(lambda i: [float(ops.score_step(xb, yb, arch)) for xb, yb in batches],
-                        archs)
+def scoring_overhead(tuner, xv, yv, archs):
+    """The tuner's own search phase (proposals in chunks of one policy update, scoring,
+    controller updates, journal), per architecture, and the part of it spent outside the
+    score steps (timed around each call)."""
+    subset = tuner._batches(xv, yv, 2)
+    # Warm up: the score step, the controller's sampling and its first update are traced
+    # once per search.
+    tuner._search_phase(subset, 2 * tuner.oracle.settings.batch_size)
+    score_step, inside = tuner.steps.score_step, []
 
-    def one(i):
-        actions, info = oracle._propose()
-        encoded = net.encode_actions(actions)
-        reward = sum(float(ops.score_step(xb, yb, encoded)) for xb, yb in batches) / (2 * BATCH)
-        oracle._observe(actions, info, reward)
+    def timed_score(*args):
+        began = time.perf_counter()
+        value = score_step(*args).numpy()
+        inside.append(time.perf_counter() - began)
+        return value
 
-    # Warm up: the controller's sampling and its first update are traced once per search.
-    _timed(one, 2 * oracle.settings.batch_size)
-    whole = _timed(one, archs)
-    per_arch = statistics.mean(whole)
-    overhead = per_arch - statistics.mean(score_only)
+    timed_score.experimental_get_tracing_count = score_step.experimental_get_tracing_count
+    tuner.steps.score_step = timed_score
+    try:
+        began = time.perf_counter()
+        tuner._search_phase(subset, archs)
+        per_arch = (time.perf_counter() - began) / archs
+    finally:
+        tuner.steps.score_step = score_step
+    score_ms = 1000 * sum(inside) / archs
     return {"per_architecture_ms": round(1000 * per_arch, 1),
-            "score_steps_ms": round(1000 * statistics.mean(score_only), 1),
-            "overhead_ms": round(1000 * overhead, 1),
+            "score_steps_ms": round(score_ms, 1),
+            "overhead_ms": round(1000 * per_arch - score_ms, 1),
             "architectures_per_minute": round(60 / per_arch)}
 
 
@@ -231,14 +250,15 @@ def main():
     rng = np.random.default_rng(0)
     out = {"preset": args.preset, "child": child_cost(space, x, y, args.steps, rng),
            "supernet": []}
-    net = ops = None
+    scorer = None
     for selection in args.selection:
-        row, net_s, ops_s = step_costs(space, selection, x, y, args.steps, rng)
-        row["ratio_to_child"] = round(row["step_ms"] / out["child"]["step_ms"], 2)
+        row, tuner = step_costs(space, selection, x, y, args.steps, rng, args.directory)
+        for key in ("without_grappler", "with_grappler"):
+            row[key]["ratio_to_child"] = round(row[key]["step_ms"] / out["child"]["step_ms"], 2)
         out["supernet"].append(row)
-        if selection == "switch" or net is None:
-            net, ops = net_s, ops_s
-    out["scoring"] = scoring_overhead(space, net, ops, xv, yv, args.archs)
+        if selection == "switch" or scorer is None:
+            scorer = tuner
+    out["scoring"] = scoring_overhead(scorer, xv, yv, args.archs)
     if args.json:
         print(json.dumps(out, indent=1))
         return
@@ -246,9 +266,11 @@ def main():
     print(f"stand-alone child: {child['step_ms']} ms/step, traced in "
           f"{child['trace_and_first_step_s']} s, {child['variables']} variables")
     for row in out["supernet"]:
-        print(f"supernet ({row['selection']}): {row['step_ms']} ms/step = "
-              f"{row['ratio_to_child']}x the child, traced in {row['trace_and_first_step_s']} s, "
-              f"{row['variables']} variables")
+        for key in ("without_grappler", "with_grappler"):
+            r = row[key]
+            print(f"supernet ({row['selection']}, {key.replace('_', ' ')}): {r['step_ms']} "
+                  f"ms/step = {r['ratio_to_child']}x the child, first call {r['first_call_s']} "
+                  f"s, {row['variables']} variables")
     s = out["scoring"]
     print(f"scoring: {s['per_architecture_ms']} ms per architecture ({s['score_steps_ms']} ms of "
           f"score steps, {s['overhead_ms']} ms overhead): {s['architectures_per_minute']} per "

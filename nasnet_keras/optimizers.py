@@ -34,8 +34,31 @@ def _handle(variable):
     return (variable.value if isinstance(variable, keras.Variable) else variable).handle
 
 
+def _fused_weight_decay(optimizer, variables):
+    """Keras' decoupled weight decay, ``w -= w * wd * lr``, with the learning rate computed
+    once: Keras computes it (a whole schedule) again for every variable."""
+    import tensorflow as tf
+
+    lr = wd = None
+    for variable in variables:
+        if not optimizer._use_weight_decay(variable):
+            continue
+        if lr is None:
+            lr = tf.cast(optimizer.learning_rate, tf.float32)
+            wd = tf.cast(optimizer.weight_decay, tf.float32)
+        value = variable.value if isinstance(variable, keras.Variable) else variable
+        value.assign_sub(value * wd * lr)
+
+
+class _FusedMixin:
+    def _apply_weight_decay(self, variables):
+        if self.weight_decay is None or not _fusable(self, variables):
+            return super()._apply_weight_decay(variables)
+        _fused_weight_decay(self, variables)
+
+
 @keras.saving.register_keras_serializable(package="nasnet_keras")
-class FusedAdam(keras.optimizers.Adam):
+class FusedAdam(_FusedMixin, keras.optimizers.Adam):
     """``keras.optimizers.Adam`` with a fused update (see the module docstring).
 
     Same arguments as ``keras.optimizers.Adam``.  With ``amsgrad=True`` it is Keras' Adam.
@@ -62,7 +85,7 @@ class FusedAdam(keras.optimizers.Adam):
 
 
 @keras.saving.register_keras_serializable(package="nasnet_keras")
-class FusedSGD(keras.optimizers.SGD):
+class FusedSGD(_FusedMixin, keras.optimizers.SGD):
     """``keras.optimizers.SGD`` (with momentum and Nesterov) with a fused update."""
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):

@@ -25,6 +25,10 @@ def _data(n=64, seed=1):
     return rng.normal(size=(n, 8, 8, 3)).astype("float32"), rng.integers(0, 3, n)
 
 
+def _schedule(learning_rate=0.05):
+    return keras.optimizers.schedules.CosineDecayRestarts(learning_rate, first_decay_steps=7)
+
+
 def _train(optimizer, steps=20):
     model = _model()
     model.compile(optimizer=optimizer,
@@ -43,7 +47,12 @@ def _train(optimizer, steps=20):
     (lambda: keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
      lambda: FusedSGD(0.05, momentum=0.9, nesterov=True)),
     (lambda: keras.optimizers.SGD(0.05), lambda: FusedSGD(0.05)),
-], ids=["adam", "adam-options", "momentum", "nesterov", "sgd"])
+    # Weight decay with a schedule: the learning rate computed once, not per variable.
+    (lambda: keras.optimizers.SGD(_schedule(), momentum=0.9, nesterov=True, weight_decay=0.05),
+     lambda: FusedSGD(_schedule(), momentum=0.9, nesterov=True, weight_decay=0.05)),
+    (lambda: keras.optimizers.Adam(_schedule(3e-3), weight_decay=0.1),
+     lambda: FusedAdam(_schedule(3e-3), weight_decay=0.1)),
+], ids=["adam", "adam-options", "momentum", "nesterov", "sgd", "sgd-decay", "adam-decay"])
 def test_20_steps_match_keras_within_float32_round_off(theirs, ours):
     their_losses, their_weights, _ = _train(theirs())
     our_losses, our_weights, _ = _train(ours())
