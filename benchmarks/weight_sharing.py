@@ -4,6 +4,7 @@
                                         [--steps 30] [--archs 200] [--json]
     python benchmarks/weight_sharing.py --ranking [--search-seconds 180] [--architectures 10]
     python benchmarks/weight_sharing.py --quality [--seeds 0 1 2] [--search-seconds 180]
+    python benchmarks/weight_sharing.py --learning [--epochs 12]
 
 (a) One supernet train step (a new random architecture each step) against one train step
     of a stand-alone child of the same size (`NASNetSearchSpace.build_model`, the same
@@ -22,6 +23,11 @@
     search with weight sharing, and one uniformly random cell, each retrained the same
     way (N = 1, ``--retrain-filters`` F, ``--retrain-epochs`` on digits' train+validation,
     test accuracy on the 360 held-out images); mean and standard deviation over seeds.
+(e) ``--learning``: how fast the shared weights learn.  From the same initial weights and
+    with the tuner's optimizer, ``--epochs`` epochs on one fixed random path, then the
+    same on a new uniformly random path per batch (the warm-up's sampling); training
+    accuracy per epoch, and at the end the accuracy on the validation split of the fixed
+    path and of 20 random paths.
 The proxy size is the search's default: N = 1, F = 8, 32 px, batch 64, digits.
 """
 
@@ -218,6 +224,39 @@ def quality(args, space, directory):
                 "std": round(float(np.std(v)), 4)} for k, v in out.items()}
 
 
+def learning(args, space, directory):
+    data = _digits()
+    (x, y), (xv, yv) = data[0], data[1]
+    x, xv, y, yv = x.astype("float32"), xv.astype("float32"), y.astype("int32"), yv.astype("int32")
+    tuner = _tuner(space, "switch", directory)
+    tuner.steps = None
+    tuner._make_steps(len(x) // BATCH, max_time=300)  # as a short search makes them
+    net, ops = tuner.supernet, tuner.steps
+    initial = ops.state_arrays()
+    rng = np.random.default_rng(0)
+    fixed = space.random_actions(rng)
+    validation = tuner._batches(xv, yv)
+    out = {}
+    for mode in ("fixed_path", "random_paths"):
+        ops.load_arrays(initial)
+        curve = []
+        for _ in range(args.epochs):
+            order, right = rng.permutation(len(x)), 0.0
+            for step in range(len(x) // BATCH):
+                idx = order[step * BATCH:(step + 1) * BATCH]
+                actions = fixed if mode == "fixed_path" else space.random_actions(rng)
+                right += float(ops.train_step(x[idx], y[idx], net.encode_actions(actions))[1])
+            curve.append(round(right / (len(x) // BATCH * BATCH), 3))
+            print(f"{mode}: epoch {len(curve)} train accuracy {curve[-1]}", flush=True)
+        paths = [fixed] if mode == "fixed_path" else [space.random_actions(rng)
+                                                       for _ in range(20)]
+        scores = [tuner._score(actions, validation) for actions in paths]
+        out[mode] = {"train_accuracy": curve,
+                     "validation_accuracy_mean": round(float(np.mean(scores)), 3),
+                     "validation_accuracy_max": round(float(np.max(scores)), 3)}
+    return {"epochs": args.epochs, "steps_per_epoch": len(x) // BATCH} | out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="enas")
@@ -227,6 +266,8 @@ def main():
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--ranking", action="store_true")
     parser.add_argument("--quality", action="store_true")
+    parser.add_argument("--learning", action="store_true")
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--architectures", type=int, default=10)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--search-seconds", type=float, default=180.0)
@@ -234,9 +275,11 @@ def main():
     parser.add_argument("--retrain-filters", type=int, default=12)
     parser.add_argument("--directory", default="/tmp/nasnet_ws_benchmark")
     args = parser.parse_args()
-    if args.ranking or args.quality:
+    if args.ranking or args.quality or args.learning:
         space = NASNetSearchSpace.preset(args.preset)
         out = {}
+        if args.learning:
+            out["learning"] = learning(args, space, args.directory)
         if args.ranking:
             out["ranking"] = ranking(args, space, args.directory)
         if args.quality:

@@ -38,7 +38,7 @@ from nasnet_search import storage
 STATE_FORMAT = 1
 JOURNAL = "journal.jsonl"
 RESULT = "result.json"
-AUTO_GRAPPLER_SECONDS = 900  # optimize_graph="auto": Grappler for searches this long or longer
+AUTO_GRAPPLER_SECONDS = 1800  # optimize_graph="auto": Grappler for searches this long or longer
 
 
 def _positive_int(name, value, minimum=1):
@@ -118,9 +118,11 @@ class SupernetSteps:
     """The supernet's train and score steps, each traced once (the architecture is a tensor).
 
     ``optimize_graph=False`` runs the train step without Grappler.  Measured on the
-    `enas` supernet (N = 1, F = 8, batch 64, 2 CPU cores, one process): its first call
-    (after a 49 s trace) took 58 s instead of 142 s, and a step then 496-606 ms instead of
-    465-473 ms; a search of a few minutes gains, a longer one loses
+    `enas` supernet (N = 1, F = 8, batch 64, 2 CPU cores, `benchmarks/weight_sharing.py`):
+    its first call, which traces it (about 45 s), took 95 s instead of 128 s plus the
+    trace, while a step cost 414 ms against 417 ms with Grappler (other runs: 375 against
+    351 ms, 496-606 against 465-473 ms; this machine's step times vary).  Grappler pays
+    back its first-call cost only over a search of about half an hour
     (`WeightSharingTuner`'s ``optimize_graph``).  The score step (forward only) always
     keeps Grappler: it adds seconds, not a minute.
     """
@@ -211,10 +213,10 @@ class WeightSharingTuner(kt.Tuner):
         final_samples, final_top: the final choice (module docstring).
         selection: the supernet's branch selection, ``"switch"`` or ``"gather"``.
         seed: data order and path sampling (the oracle keeps its own seed).
-        optimize_graph: run TensorFlow's graph optimizer on the train step: True, False,
-            or ``"auto"`` (the default): only when the search's ``max_time`` is unset or at
-            least 15 minutes.  Without it the step starts about 80 s sooner and runs up to
-            about 20% slower (measured, `SupernetSteps`).
+        optimize_graph: run TensorFlow's graph optimizer (Grappler) on the train step:
+            True, False, or ``"auto"`` (the default): only when the search's ``max_time``
+            is unset or at least 30 minutes.  Without it the first step comes 30-80 s
+            sooner and later steps cost 0-20% more (measured, `SupernetSteps`).
         verbose: 1 prints one line per epoch, 0 nothing.
         **kwargs: keras-tuner ``Tuner`` arguments (``directory``, ``project_name``,
             ``overwrite``).

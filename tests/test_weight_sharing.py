@@ -191,6 +191,14 @@ def test_bad_arguments(tmp_path):
     oracle = RandomOracle(space, max_trials=None, max_time=10)
     with pytest.raises(ValueError, match="`score_batches`"):
         WeightSharingTuner(oracle, score_batches=0, directory=str(tmp_path))
+    with pytest.raises(ValueError, match="`optimize_graph`.*'yes'"):
+        WeightSharingTuner(oracle, optimize_graph="yes", directory=str(tmp_path))
+    # "auto": Grappler only for long (or unbounded) searches; nothing is traced here.
+    for max_time, expected in ((300, False), (None, True), (3600, True)):
+        auto = WeightSharingTuner(oracle, filters=4, directory=str(tmp_path),
+                                  project_name=f"auto{max_time}")
+        auto._make_steps(10, max_time)
+        assert auto.steps.train_step.optimize_graph is expected
     tuner = WeightSharingTuner(oracle, filters=4, batch_size=16, score_batches=2,
                                directory=str(tmp_path), project_name="p")
     x, y = _images(32), np.zeros(32, "int32")
