@@ -79,7 +79,8 @@ def _without_grappler():
 
     The options are TensorFlow's per-thread call options, restored on exit, so other
     functions (a child's training) keep Grappler; where TensorFlow's context lacks them,
-    this does nothing.
+    this does nothing.  The options dict itself is the context's: a function first called
+    by another thread meanwhile would also run without Grappler (the tuner runs in one).
     """
     from tensorflow.python.eager import context
 

@@ -119,8 +119,11 @@ def test_unused_operations_get_zero_gradients_never_none(small_steps):
 
 
 def test_training_a_path_trains_the_child_it_extracts_to():
-    """Gradients, not only outputs: three SGD steps on one path of the supernet, then
-    extraction, give the child that three identical steps from the first extraction give."""
+    """Gradients, not only outputs: an SGD step on one path of the supernet, then
+    extraction, gives the child that the same step from the first extraction gives.
+    (One step: over several, float32 round-off of the two summation orders grows to
+    1e-3 in this tiny net's saturated softmax.)"""
+    keras.utils.set_random_seed(0)
     space = NASNetSearchSpace.preset("enas", num_blocks=2)
     net = Supernet(space, filters=4)
     rng = np.random.default_rng(11)
@@ -129,23 +132,23 @@ def test_training_a_path_trains_the_child_it_extracts_to():
     x, y = _images(8), rng.integers(0, 10, 8).astype("int32")
     child = net.extract(genotype)
 
-    def sgd_steps(model, call):
-        optimizer = keras.optimizers.SGD(0.1)
-        for _ in range(3):
-            with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, call(x)))
-            grads = tape.gradient(loss, [v.value for v in model.trainable_variables],
-                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    def sgd_step(model, call):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, call(x)))
+        grads = tape.gradient(loss, [v.value for v in model.trainable_variables],
+                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        keras.optimizers.SGD(0.1).apply_gradients(zip(grads, model.trainable_variables))
 
     before = child(x, training=False).numpy()
-    sgd_steps(net, lambda images: net(images, arch, training=True))
-    sgd_steps(child, lambda images: child(images, training=True))
+    sgd_step(net, lambda images: net(images, arch, training=True))
+    sgd_step(child, lambda images: child(images, training=True))
     trained = net.extract(genotype, name="again")
     after = child(x, training=False).numpy()
-    assert np.abs(after - before).max() > 1e-3  # the steps changed the child
+    assert np.abs(after - before).max() > 1e-3  # the step changed the child
     # Inference mode: the moving statistics moved identically too.
-    np.testing.assert_allclose(trained(x, training=False).numpy(), after, atol=2e-5, rtol=0)
+    np.testing.assert_allclose(trained(x, training=False).numpy(), after, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(trained(x, training=True).numpy(),
+                               child(x, training=True).numpy(), atol=1e-5, rtol=0)
 
 
 def test_recalibrate_batch_norm_averages_batch_statistics():
