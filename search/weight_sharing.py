@@ -165,7 +165,8 @@ class SupernetSteps:
         with tf.GradientTape() as tape:
             probs = self.supernet(x, arch, training=True)
             loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, probs))
-        grads = tape.gradient(loss, variables,
+        # The tf.Variables under Keras' (the zero fill of an unconnected one needs a TF dtype).
+        grads = tape.gradient(loss, [v.value for v in variables],
                               unconnected_gradients=tf.UnconnectedGradients.ZERO)
         if self.grad_clip:
             grads, _ = tf.clip_by_global_norm(grads, self.grad_clip)
