@@ -14,8 +14,9 @@
 (b) Scoring: per architecture, the whole cost of the tuner's own search phase (strategy
     proposals in chunks of one policy update, encoding, two score batches, the
     controller's updates, the journal) and the part that is not the score steps
-    themselves (the overhead, timed around each score call), over ``--archs`` proposals of an RL controller (REINFORCE,
-    ENAS settings: an update every 10), after two updates' warm-up (their tracing).
+    themselves (the overhead, timed around each score call), over ``--archs`` proposals
+    of an RL controller (REINFORCE, ENAS settings: an update every 10), after two updates'
+    warm-up (their tracing).
 (c) ``--ranking``: after a random-search-with-weight-sharing run, Kendall tau between
     the supernet's scores (whole validation split) of ``--architectures`` random cells and
     their test accuracy when retrained stand-alone (as the demo retrains).
