@@ -220,9 +220,10 @@ def quality(args, space, directory):
             keras.backend.clear_session()
         print(f"seed {seed}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in out.items()),
               flush=True)
+    summary = {k: {"accuracies": v, "mean": round(float(np.mean(v)), 4),
+                   "std": round(float(np.std(v)), 4)} for k, v in out.items()}
     return {"search_seconds": args.search_seconds, "retrain_filters": args.retrain_filters,
-            "retrain_epochs": args.retrain_epochs} | {k: {"accuracies": v, "mean": round(float(np.mean(v)), 4),
-                "std": round(float(np.std(v)), 4)} for k, v in out.items()}
+            "retrain_epochs": args.retrain_epochs} | summary
 
 
 def learning(args, space, directory):
