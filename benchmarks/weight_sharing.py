@@ -4,7 +4,7 @@
                                         [--steps 30] [--archs 200] [--json]
     python benchmarks/weight_sharing.py --ranking [--search-seconds 180] [--architectures 10]
     python benchmarks/weight_sharing.py --quality [--seeds 0 1 2] [--search-seconds 180]
-    python benchmarks/weight_sharing.py --learning [--epochs 12]
+    python benchmarks/weight_sharing.py --learning [--epochs 12] [--pool K]
 
 (a) One supernet train step (a new random architecture each step) against one train step
     of a stand-alone child of the same size (`NASNetSearchSpace.build_model`, the same
@@ -26,9 +26,10 @@
     test accuracy on the 360 held-out images); mean and standard deviation over seeds.
 (e) ``--learning``: how fast the shared weights learn.  From the same initial weights and
     with the tuner's optimizer, ``--epochs`` epochs on one fixed random path, then the
-    same on a new uniformly random path per batch (the warm-up's sampling); training
-    accuracy per epoch, and at the end the accuracy on the validation split of the fixed
-    path and of 20 random paths.
+    same on a new uniformly random path per batch (the warm-up's sampling), or with
+    ``--pool K`` on paths drawn from K fixed random ones; training accuracy per epoch, and
+    at the end the accuracy on the validation split of the fixed path and of 20 random
+    paths (or of the pool).
 The proxy size is the search's default: N = 1, F = 8, 32 px, batch 64, digits.
 """
 
@@ -239,6 +240,7 @@ def learning(args, space, directory):
     fixed = space.random_actions(rng)
     validation = tuner._batches(xv, yv)
     out = {}
+    pool = [space.random_actions(rng) for _ in range(args.pool)]
     for mode in ("fixed_path", "random_paths"):
         ops.load_arrays(initial)
         curve = []
@@ -246,17 +248,18 @@ def learning(args, space, directory):
             order, right = rng.permutation(len(x)), 0.0
             for step in range(len(x) // BATCH):
                 idx = order[step * BATCH:(step + 1) * BATCH]
-                actions = fixed if mode == "fixed_path" else space.random_actions(rng)
+                actions = (fixed if mode == "fixed_path" else
+                           pool[rng.integers(len(pool))] if pool else space.random_actions(rng))
                 right += float(ops.train_step(x[idx], y[idx], net.encode_actions(actions))[1])
             curve.append(round(right / (len(x) // BATCH * BATCH), 3))
             print(f"{mode}: epoch {len(curve)} train accuracy {curve[-1]}", flush=True)
-        paths = [fixed] if mode == "fixed_path" else [space.random_actions(rng)
-                                                       for _ in range(20)]
+        paths = [fixed] if mode == "fixed_path" else pool or [space.random_actions(rng)
+                                                               for _ in range(20)]
         scores = [tuner._score(actions, validation) for actions in paths]
         out[mode] = {"train_accuracy": curve,
                      "validation_accuracy_mean": round(float(np.mean(scores)), 3),
                      "validation_accuracy_max": round(float(np.max(scores)), 3)}
-    return {"epochs": args.epochs, "steps_per_epoch": len(x) // BATCH} | out
+    return {"epochs": args.epochs, "steps_per_epoch": len(x) // BATCH, "pool": args.pool} | out
 
 
 def main():
@@ -270,6 +273,9 @@ def main():
     parser.add_argument("--quality", action="store_true")
     parser.add_argument("--learning", action="store_true")
     parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--pool", type=int, default=0,
+                        help="--learning: draw the random paths from this many fixed ones (0: "
+                             "a new path per batch)")
     parser.add_argument("--architectures", type=int, default=10)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--search-seconds", type=float, default=180.0)
