@@ -95,8 +95,9 @@ def step_costs(space, selection, x, y, steps, rng, directory):
     return row, tuner
 
 
-def _tuner(space, selection, directory):
-    """The search's own tuner (REINFORCE, ENAS settings) with its steps made."""
+def _tuner(space, selection, directory, steps_per_epoch=20):
+    """The search's own tuner (REINFORCE, ENAS settings) with its steps made as a search
+    shorter than 30 minutes makes them (train step without Grappler)."""
     from nasnet_search.weight_sharing import WeightSharingTuner
 
     oracle = RLOracle(space, algorithm="reinforce", preset="enas", max_trials=None,
@@ -104,7 +105,7 @@ def _tuner(space, selection, directory):
     tuner = WeightSharingTuner(oracle, classes=10, filters=8, batch_size=BATCH,
                                selection=selection, optimize_graph=False, directory=directory,
                                project_name=f"steps_{selection}", overwrite=True, verbose=0)
-    tuner._make_steps(20)
+    tuner._make_steps(steps_per_epoch)
     return tuner
 
 
@@ -231,9 +232,7 @@ def learning(args, space, directory):
     data = _digits()
     (x, y), (xv, yv) = data[0], data[1]
     x, xv, y, yv = x.astype("float32"), xv.astype("float32"), y.astype("int32"), yv.astype("int32")
-    tuner = _tuner(space, "switch", directory)
-    tuner.steps = None
-    tuner._make_steps(len(x) // BATCH, max_time=300)  # as a short search makes them
+    tuner = _tuner(space, "switch", directory, len(x) // BATCH)
     net, ops = tuner.supernet, tuner.steps
     initial = ops.state_arrays()
     rng = np.random.default_rng(0)

@@ -121,8 +121,10 @@ class SupernetSteps:
     ``optimize_graph=False`` runs the train step without Grappler.  Measured on the
     `enas` supernet (N = 1, F = 8, batch 64, 2 CPU cores, `benchmarks/weight_sharing.py`):
     its first call, which traces it (about 45 s), took 95 s instead of 128 s plus the
-    trace, while a step cost 414 ms against 417 ms with Grappler (other runs: 375 against
-    351 ms, 496-606 against 465-473 ms; this machine's step times vary).  Grappler pays
+    trace, while a step cost 414 ms against 417 ms with Grappler (two A/B runs of a
+    scratch script: first calls 58 s against 142 s and 49 s against 107 s after the trace,
+    steps 496-606 against 465-473 ms and 375 against 351 ms; this machine's step times
+    vary).  Grappler pays
     back its first-call cost only over a search of about half an hour
     (`WeightSharingTuner`'s ``optimize_graph``).  The score step (forward only) always
     keeps Grappler: it adds seconds, not a minute.
@@ -217,7 +219,7 @@ class WeightSharingTuner(kt.Tuner):
         seed: data order and path sampling (the oracle keeps its own seed).
         optimize_graph: run TensorFlow's graph optimizer (Grappler) on the train step:
             True, False, or ``"auto"`` (the default): only when the search's ``max_time``
-            is unset or at least 30 minutes.  Without it the first step comes 30-80 s
+            is unset or at least 30 minutes.  Without it the first step came 58-84 s
             sooner and later steps cost 0-20% more (measured, `SupernetSteps`).
         verbose: 1 prints one line per epoch, 0 nothing.
         **kwargs: keras-tuner ``Tuner`` arguments (``directory``, ``project_name``,

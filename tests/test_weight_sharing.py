@@ -96,21 +96,24 @@ def test_train_and_score_steps_are_traced_once_for_50_architectures(small_steps)
     np.testing.assert_allclose(traced.numpy(), net(x, arch, training=True).numpy(), atol=1e-6)
 
 
+def _gradients(model, call, x, y):
+    """Eager gradients of the loss of ``call(x)`` for ``model``'s trainable variables."""
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, call(x)))
+    # The tf.Variables under Keras' variables (an eager tape's zero fill needs TF dtypes).
+    return tape.gradient(loss, [v.value for v in model.trainable_variables],
+                         unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+
 def test_unused_operations_get_zero_gradients_never_none(small_steps):
     space, net, _ = small_steps
     rng = np.random.default_rng(3)
     genotype = space.decode_actions(space.random_actions(rng))
     x, y = _images(8), rng.integers(0, 10, 8).astype("int32")
 
-    def gradients(arch):  # eager: only the chosen branches run (as in the traced step)
-        with tf.GradientTape() as tape:
-            probs = net(x, arch, training=True)
-            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, probs))
-        # The tf.Variables under Keras' variables (an eager tape's zero fill needs TF dtypes).
-        return tape.gradient(loss, [v.value for v in net.trainable_variables],
-                             unconnected_gradients=tf.UnconnectedGradients.ZERO)
-
-    grads = gradients(net.encode(genotype))
+    # Eager: only the chosen branches run (as in the traced step).
+    arch = net.encode(genotype)
+    grads = _gradients(net, lambda images: net(images, arch, training=True), x, y)
     assert all(g is not None for g in grads)
     nonzero = sum(float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
     child = net.extract(genotype)
@@ -133,10 +136,7 @@ def test_training_a_path_trains_the_child_it_extracts_to():
     child = net.extract(genotype)
 
     def sgd_step(model, call):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, call(x)))
-        grads = tape.gradient(loss, [v.value for v in model.trainable_variables],
-                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        grads = _gradients(model, call, x, y)
         keras.optimizers.SGD(0.1).apply_gradients(zip(grads, model.trainable_variables))
 
     before = child(x, training=False).numpy()
@@ -196,6 +196,16 @@ def test_bad_arguments(tmp_path):
         WeightSharingTuner(oracle, score_batches=0, directory=str(tmp_path))
     with pytest.raises(ValueError, match="`optimize_graph`.*'yes'"):
         WeightSharingTuner(oracle, optimize_graph="yes", directory=str(tmp_path))
+    # A step made without Grappler runs with TensorFlow's graph optimizer off, and only
+    # while it runs.
+    from nasnet_search.weight_sharing import _Step
+
+    def meta_optimizer_off():
+        return tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer")
+
+    assert _Step(meta_optimizer_off, optimize_graph=False)() is True
+    assert not meta_optimizer_off()
+    assert not _Step(meta_optimizer_off, optimize_graph=True)()
     # "auto": Grappler only for long (or unbounded) searches; nothing is traced here.
     for max_time, expected in ((300, False), (None, True), (3600, True)):
         auto = WeightSharingTuner(oracle, filters=4, directory=str(tmp_path),
