@@ -1,10 +1,15 @@
-"""Inference throughput: nasnet_keras NASNetA("mobile") vs keras.applications.NASNetMobile.
+"""Inference throughput: nasnet_keras NASNetA("mobile") vs keras.applications.NASNetMobile,
+then the same NASNetA("mobile") on TFLite (float32, float16 weights, int8).
 
 Both models are built and timed in the same process, interleaved, so the
 ratio is meaningful on a noisy machine.  Prints images/s per (dtype, batch)
 and the median over rounds of the ratio ours / keras.applications (target: >= 1.0).
+The TFLite rows come from `nasnet_keras.benchmark_backends` (what ``nasnet-keras
+benchmark`` runs), each backend timed in turn, with its ratio to TensorFlow; int8 is
+calibrated on random images (speed only).  ``--backends tf`` skips them.
 
     python benchmarks/inference.py [--batches 1 32] [--dtypes float32 bfloat16] [--seconds 10]
+                                   [--backends tf tflite tflite-float16 tflite-int8]
 """
 
 import argparse
@@ -44,6 +49,8 @@ def main(argv=None):
     parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
     parser.add_argument("--seconds", type=float, default=5.0, help="timing per measurement")
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds per pair")
+    parser.add_argument("--backends", nargs="+",
+                        default=["tf", "tflite", "tflite-float16", "tflite-int8"])
     args = parser.parse_args(argv)
 
     print(f"TF {tf.__version__}, keras {keras.__version__}, "
@@ -70,6 +77,16 @@ def main(argv=None):
             print(f"{dtype:<10}{batch:>6}{np.median(a):>20.1f}{np.median(b):>18.1f}"
                   f"{np.median(ratios):>8.2f}")
     keras.config.set_dtype_policy("float32")
+    if args.backends != ["tf"]:
+        from nasnet_keras.benchmark import format_table
+
+        ours = nk.NASNetA("mobile", input_shape=(224, 224, 3))
+        calibration = np.random.default_rng(1).uniform(-1, 1, (32, 224, 224, 3)).astype("float32")
+        rows = nk.benchmark_backends(ours, batches=tuple(args.batches), backends=args.backends,
+                                     seconds=args.seconds, rounds=args.rounds,
+                                     calibration_data=calibration)
+        print("\nnasnet_keras NASNetA('mobile'), float32 model, by backend:")
+        print(format_table(rows))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ Public API:
   `two_phase_finetune`
 - data: `load_data` (tf.data), `load_arrays` (numpy), `DataInfo`
 - export: `export_saved_model`, `export_tflite`, `saved_model_outputs`, `tflite_outputs`
+- deployment: `TFLiteModel` (a ``.tflite`` file with Keras' ``predict``),
+  `benchmark_backends` (images/s of TensorFlow and TFLite, ``nasnet-keras benchmark``)
 - a child's fixed cost: `FusedAdam`, `FusedSGD`, `fused` (optimizers whose update traces
   fast), `prepare_training` (the train step traced once)
 - `recalibrate_batch_norm` (moving statistics measured again, e.g. for a child extracted
@@ -43,6 +45,8 @@ from nasnet_keras.finetune import (check_head, freeze_backbone, replace_head, se
 from nasnet_keras.data import DataInfo, load_arrays, load_data
 from nasnet_keras.export import (export_saved_model, export_tflite, saved_model_outputs,
                                  tflite_outputs)
+from nasnet_keras.tflite import TFLiteModel
+from nasnet_keras.benchmark import benchmark_backends
 from nasnet_keras.optimizers import FusedAdam, FusedSGD, fused, prepare_training
 from nasnet_keras.batch_norm import recalibrate_batch_norm
 
@@ -57,5 +61,5 @@ __all__ = [
     "check_head", "freeze_backbone", "replace_head", "set_trainable", "two_phase_finetune",
     "DataInfo", "load_arrays", "load_data", "export_saved_model", "export_tflite",
     "saved_model_outputs", "tflite_outputs", "FusedAdam", "FusedSGD", "fused",
-    "prepare_training", "recalibrate_batch_norm",
+    "prepare_training", "recalibrate_batch_norm", "TFLiteModel", "benchmark_backends",
 ]

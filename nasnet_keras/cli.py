@@ -1,9 +1,11 @@
-"""The ``nasnet-keras`` command: ``finetune`` a NASNet on your data, ``export`` it.
+"""The ``nasnet-keras`` command: ``finetune`` a NASNet on your data, ``export`` it,
+``benchmark`` its inference backends.
 
 ``finetune`` writes to ``--output``: ``model.keras``, ``curves.png`` (loss and
 accuracy per epoch) and ``metrics.json`` (final validation metrics, data and
 timing).  ``export`` writes a SavedModel or a ``.tflite`` file and prints its
-parity with the Keras model on validation images.
+parity with the Keras model on validation images.  ``benchmark`` prints images per
+second of TensorFlow and TFLite (float32, float16, int8) on this machine, same run.
 """
 
 import argparse
@@ -76,6 +78,28 @@ def build_parser():
     export.add_argument("--examples", type=_positive_int, default=64,
                         help="validation images for parity and calibration")
     export.add_argument("--output", required=True, help="a folder (saved_model) or a .tflite file")
+    bench = sub.add_parser("benchmark", help="images/s of TensorFlow and TFLite on this machine")
+    bench.add_argument("--model", default="NASNetA:mobile",
+                       help=f"{' | '.join(VARIANTS)} | GENOTYPE.json | MODEL.keras (random "
+                            "weights for the first two: speed does not depend on them)")
+    bench.add_argument("--image-size", type=_positive_int, default=None,
+                       help="default: 224 (mobile), 331 (large), 32 (cifar, GENOTYPE.json)")
+    bench.add_argument("--num-cells", type=_positive_int, default=2, help="GENOTYPE.json: N")
+    bench.add_argument("--penultimate-filters", type=_positive_int, default=192,
+                       help="GENOTYPE.json: width")
+    bench.add_argument("--stem", choices=("cifar", "imagenet"), default="cifar",
+                       help="GENOTYPE.json: stem")
+    bench.add_argument("--batch", type=_positive_int, nargs="+", default=[1, 32])
+    bench.add_argument("--backends", default="tf,tflite",
+                       help="comma-separated: tf, tflite, tflite-float16, tflite-int8")
+    bench.add_argument("--calibration-data", default=None,
+                       help="tflite-int8: digits | tfds:NAME | folder:PATH, or 'random' "
+                            "(uniform noise: right for speed, not for accuracy)")
+    bench.add_argument("--threads", type=_positive_int, default=None,
+                       help="TFLite threads (default: every usable CPU)")
+    bench.add_argument("--seconds", type=float, default=3.0, help="per measurement")
+    bench.add_argument("--rounds", type=_positive_int, default=3, help="interleaved rounds")
+    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
 
@@ -242,10 +266,79 @@ def cmd_export(args):
     return parity
 
 
+# -- benchmark -----------------------------------------------------------------------------------
+def _benchmark_model(args):
+    import keras
+
+    import nasnet_keras as nk
+
+    if args.model in VARIANTS:
+        size = args.image_size or _default_size(args.model)
+        return nk.NASNetA(args.model.split(":")[1], weights=None, input_shape=(size, size, 3))
+    if args.model.endswith(".json"):
+        size = args.image_size or 32
+        return nk.NASNet(genotype=_load_genotype(args.model), num_cells=args.num_cells,
+                         penultimate_filters=args.penultimate_filters, stem=args.stem,
+                         input_shape=(size, size, 3), classes=10)
+    if args.model.endswith(".keras"):
+        if not os.path.exists(args.model):
+            raise SystemExit(f"nasnet-keras: --model {args.model!r}: no such file.")
+        return keras.saving.load_model(args.model, compile=False)
+    raise SystemExit(f"nasnet-keras: --model must be {' | '.join(VARIANTS)} | GENOTYPE.json | "
+                     f"MODEL.keras, got {args.model!r}.")
+
+
+def cmd_benchmark(args):
+    import numpy as np
+
+    from nasnet_keras.benchmark import BACKENDS, benchmark_backends, format_table
+
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown or not backends:
+        raise SystemExit(f"nasnet-keras: --backends must list some of {', '.join(BACKENDS)} "
+                         f"(comma-separated), got {args.backends!r}.")
+    if "tflite-int8" in backends and args.calibration_data is None:
+        raise SystemExit("nasnet-keras: --backends tflite-int8 needs --calibration-data (images "
+                         "to calibrate int8 ranges: digits | tfds:NAME | folder:PATH, or "
+                         "'random' to time it only).")
+    if args.calibration_data not in (None, "random"):
+        from nasnet_keras.data import _check_spec
+
+        try:  # before the model is built: a typo should not cost a minute
+            _check_spec(args.calibration_data, "--calibration-data")
+        except ValueError as e:
+            raise SystemExit(f"nasnet-keras: {e}") from None
+    model = _benchmark_model(args)
+    shape = tuple(model.inputs[0].shape[1:])
+    calibration = None
+    if args.calibration_data == "random":
+        calibration = np.random.default_rng(0).uniform(-1, 1, (32, *shape)).astype("float32")
+    elif args.calibration_data is not None and "tflite-int8" in backends:
+        from nasnet_keras.data import load_arrays
+
+        try:
+            (calibration, _), _, _ = load_arrays(args.calibration_data, image_size=shape[0],
+                                                 max_examples=100, argument="--calibration-data")
+        except ValueError as e:
+            raise SystemExit(f"nasnet-keras: {e}") from None
+    rows = benchmark_backends(model, batches=args.batch, backends=backends,
+                              seconds=args.seconds, rounds=args.rounds,
+                              calibration_data=calibration, num_threads=args.threads)
+    if args.json:
+        print(json.dumps({"model": args.model, "input_shape": list(shape), "rows": rows}))
+    else:
+        print(f"{args.model}, input {shape}, {os.cpu_count()} CPUs, median of {args.rounds} "
+              f"interleaved rounds:")
+        print(format_table(rows))
+    return rows
+
+
 def run_command(argv=None):
-    """Parse ``argv`` and run the command; return what it produced (paths, parity)."""
+    """Parse ``argv`` and run the command; return what it produced (paths, parity, rows)."""
     args = build_parser().parse_args(argv)
-    return {"finetune": cmd_finetune, "export": cmd_export}[args.command](args)
+    return {"finetune": cmd_finetune, "export": cmd_export,
+            "benchmark": cmd_benchmark}[args.command](args)
 
 
 # Errors that mean "this input cannot work", said in one line; anything else is a bug and

@@ -101,29 +101,8 @@ def export_tflite(model, path, quantization=None, representative_data=None,
     return os.fspath(path)
 
 
-def _interpreter(path):
-    try:  # LiteRT, TFLite's runtime now, when installed
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import warnings
-
-        import tensorflow as tf
-
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-            return tf.lite.Interpreter(model_path=path)
-    return Interpreter(model_path=path)
-
-
 def tflite_outputs(path, x):
     """Run the ``.tflite`` file at ``path`` on the batch ``x``, one image at a time."""
-    interpreter = _interpreter(os.fspath(path))
-    interpreter.allocate_tensors()
-    inp = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]
-    results = []
-    for image in np.asarray(x, "float32"):
-        interpreter.set_tensor(inp["index"], image[None].astype(inp["dtype"]))
-        interpreter.invoke()
-        results.append(interpreter.get_tensor(out["index"])[0])
-    return np.stack(results)
+    from nasnet_keras.tflite import TFLiteModel
+
+    return TFLiteModel(path).predict(x, batch_size=1)
