@@ -20,6 +20,8 @@ Public API:
   `benchmark_backends` (images/s of TensorFlow and TFLite, ``nasnet-keras benchmark``)
 - a child's fixed cost: `FusedAdam`, `FusedSGD`, `fused` (optimizers whose update traces
   fast), `prepare_training` (the train step traced once)
+- recurrent cells (Zoph & Le 2017): `NASCell`, `RecurrentCell` (any `RecurrentCellSpec`),
+  `RecurrentCellSpec`, `NAS_CELL`
 - `recalibrate_batch_norm` (moving statistics measured again, e.g. for a child extracted
   from a weight-sharing supernet)
 """
@@ -49,6 +51,8 @@ from nasnet_keras.tflite import TFLiteModel
 from nasnet_keras.benchmark import benchmark_backends
 from nasnet_keras.optimizers import FusedAdam, FusedSGD, fused, prepare_training
 from nasnet_keras.batch_norm import recalibrate_batch_norm
+from nasnet_keras.recurrent_genotypes import NAS_CELL, RecurrentCellSpec
+from nasnet_keras.recurrent import NASCell, RecurrentCell
 
 __all__ = [
     "AuxHead", "CellSpec", "FactorizedReduction", "Genotype", "NASNET_A", "NASNET_A_CONFIGS",
@@ -62,4 +66,5 @@ __all__ = [
     "DataInfo", "load_arrays", "load_data", "export_saved_model", "export_tflite",
     "saved_model_outputs", "tflite_outputs", "FusedAdam", "FusedSGD", "fused",
     "prepare_training", "recalibrate_batch_norm", "TFLiteModel", "benchmark_backends",
+    "NASCell", "RecurrentCell", "RecurrentCellSpec", "NAS_CELL",
 ]
