@@ -10,7 +10,7 @@ Public API:
 - training: `aux_loss_weights`, `duplicate_targets`, `without_aux_head`
 - `preprocess_input`, `decode_predictions`
 - analysis: `count_mult_adds`, `count_params`
-- drawing: `plot_cell`, `plot_genotype` (``describe()`` on genotypes for text)
+- drawing: `plot_cell`, `plot_genotype`, `plot_recurrent_cell` (``describe()`` on genotypes for text)
 - compound scaling: `compound_scale`, `scale_report`, `search_scaling_coefficients`
 - transfer learning: `replace_head`, `freeze_backbone`, `set_trainable`, `check_head`,
   `two_phase_finetune`
@@ -40,7 +40,7 @@ from nasnet_keras.weights import WEIGHTS, load_weights, save_weights
 from nasnet_keras.training import aux_loss_weights, duplicate_targets, without_aux_head
 from nasnet_keras.preprocessing import decode_predictions, preprocess_input
 from nasnet_keras.analysis import count_mult_adds, count_params
-from nasnet_keras.plotting import plot_cell, plot_genotype
+from nasnet_keras.plotting import plot_cell, plot_genotype, plot_recurrent_cell
 from nasnet_keras.scaling import compound_scale, scale_report, search_scaling_coefficients
 from nasnet_keras.finetune import (check_head, freeze_backbone, replace_head, set_trainable,
                                    two_phase_finetune)
@@ -66,5 +66,5 @@ __all__ = [
     "DataInfo", "load_arrays", "load_data", "export_saved_model", "export_tflite",
     "saved_model_outputs", "tflite_outputs", "FusedAdam", "FusedSGD", "fused",
     "prepare_training", "recalibrate_batch_norm", "TFLiteModel", "benchmark_backends",
-    "NASCell", "RecurrentCell", "RecurrentCellSpec", "NAS_CELL",
+    "NASCell", "RecurrentCell", "RecurrentCellSpec", "NAS_CELL", "plot_recurrent_cell",
 ]

@@ -1,5 +1,6 @@
 """Draw cells as the papers do: inputs, one node per block (two operations and
-a combine), and the cell output.  SVG and PNG.
+a combine), and the cell output; recurrent cells as their tree (leaves reading
+x_t and h_(t-1), the memory's way in and out).  SVG and PNG.
 
 Graphviz (the ``dot`` program) is used when it is installed; otherwise a
 pure-Python matplotlib drawing.  ``backend`` forces one.
@@ -10,6 +11,7 @@ import shutil
 import subprocess
 
 from nasnet_keras.genotypes import CellSpec, Genotype
+from nasnet_keras.recurrent_genotypes import RecurrentCellSpec
 
 BACKENDS = ("auto", "graphviz", "matplotlib")
 _COMBINE_LABELS = {"add": "add", "concat": "concat", "add_layernorm": "add + LN",
@@ -64,6 +66,40 @@ def genotype_to_dot(genotype):
     body = [cell_to_dot(genotype.normal, "normal", "Normal cell", cluster=True),
             cell_to_dot(genotype.reduction, "reduction", "Reduction cell", cluster=True)]
     return "digraph genotype {\n  compound=true;\n" + "\n".join(body) + "\n}"
+
+
+def _recurrent_node_label(spec, i):
+    comb, act = spec.nodes[i]
+    symbol = {"add": "+", "elem_mult": "*"}.get(comb, comb)
+    return f"{symbol}, {act}" + ("\\n(c_t before act.)" if i == spec.cell_indices[0] else "")
+
+
+def recurrent_cell_to_dot(spec):
+    """DOT source for a `RecurrentCellSpec` (inputs at the bottom, h_t at the top)."""
+    c_node, inject_node = spec.cell_indices
+    lines = ["digraph recurrent_cell {", '  rankdir=BT; node [fontname="Helvetica", fontsize=11];',
+             '  x [label="x_t", shape=box, style=filled, fillcolor="#c6dbef"];',
+             '  h [label="h_(t-1)", shape=box, style=filled, fillcolor="#c6dbef"];',
+             '  cprev [label="c_(t-1)", shape=box, style=filled, fillcolor="#c6dbef"];',
+             '  ht [label="h_t", shape=box, style=filled, fillcolor="#dadaeb"];',
+             '  ct [label="c_t", shape=box, style=filled, fillcolor="#dadaeb"];']
+    for i in range(len(spec.nodes)):
+        lines.append(f'  n{i} [label="{_recurrent_node_label(spec, i)}", shape=ellipse, '
+                     'style=filled, fillcolor="#c7e9c0"];')
+    for i in range(spec.base):
+        lines.append(f"  x -> n{i}; h -> n{i};")
+    # Later nodes read the inject node's output after the injection.
+    source = {i: f"n{i}" for i in range(len(spec.nodes))} | {inject_node: "inject"}
+    for node, (a, b) in spec.children().items():
+        lines.append(f"  {source[a]} -> n{node}; {source[b]} -> n{node};")
+    comb, act = spec.cell_inject
+    symbol = {"add": "+", "elem_mult": "*"}.get(comb, comb)
+    lines.append(f'  inject [label="inject: {symbol}, {act}", shape=ellipse, style=filled, '
+                 'fillcolor="#fdd0a2"];')
+    lines.append(f"  n{inject_node} -> inject; cprev -> inject;")
+    lines.append(f"  n{c_node} -> ct; {source[spec.root]} -> ht;")
+    lines.append("}")
+    return "\n".join(lines)
 
 
 def _render_dot(dot_source, stem):
@@ -165,6 +201,66 @@ def _render_matplotlib(cells, stem):
     return paths
 
 
+def _render_recurrent_matplotlib(spec, stem, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch
+
+    pos, children = {}, spec.children()
+    for i in range(spec.base):
+        pos[i] = (2.0 * i, 0.0)
+    for node in sorted(children):
+        a, b = children[node]
+        pos[node] = ((pos[a][0] + pos[b][0]) / 2, pos[a][1] + 2.0)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * spec.base), 2.0 + 1.4 * len(set(
+        y for _, y in pos.values()))))
+
+    def box(xy, text, color):
+        ax.text(*xy, text, ha="center", va="center", fontsize=9,
+                bbox=dict(boxstyle="round", facecolor=color, edgecolor="0.4"))
+
+    def arrow(a, b):
+        ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=10, color="0.4",
+                                     shrinkA=12, shrinkB=12))
+
+    c_node, inject_node = spec.cell_indices
+    ix, iy = pos[inject_node]
+    inject_xy = (ix + 0.9, iy + 0.9)
+    # Later nodes read the inject node's output after the injection.
+    source = dict(pos) | {inject_node: inject_xy}
+    middle = (spec.base - 1.0)
+    box((middle, -2.0), "x_t, h_(t-1)", "#c6dbef")
+    for i in range(spec.base):
+        arrow((middle, -2.0), pos[i])
+    for node, (a, b) in children.items():
+        arrow(source[a], pos[node])
+        arrow(source[b], pos[node])
+    for i, xy in pos.items():
+        box(xy, _recurrent_node_label(spec, i).replace("\\n", "\n"), "#c7e9c0")
+    comb, act = spec.cell_inject
+    box(inject_xy, f"inject c_(t-1): {comb}, {act}", "#fdd0a2")
+    arrow(pos[inject_node], inject_xy)
+    cx, cy = pos[c_node]
+    box((cx - 0.9, cy + 0.9), "c_t", "#dadaeb")
+    arrow(pos[c_node], (cx - 0.9, cy + 0.9))
+    rx, ry = pos[spec.root]
+    box((rx, ry + 1.6), "h_t", "#dadaeb")
+    arrow(source[spec.root], (rx, ry + 1.6))
+    ax.set_xlim(-1.5, 2.0 * spec.base - 0.5)
+    ax.set_ylim(-2.8, ry + 2.2)
+    ax.set_title(title)
+    ax.axis("off")
+    fig.tight_layout()
+    paths = {}
+    for fmt in ("svg", "png"):
+        paths[fmt] = f"{stem}.{fmt}"
+        fig.savefig(paths[fmt], dpi=110)
+    plt.close(fig)
+    return paths
+
+
 # --- public ----------------------------------------------------------------------------------
 
 def _stem_and_backend(path, backend):
@@ -201,3 +297,15 @@ def plot_genotype(genotype, path, backend="auto"):
         return _render_dot(genotype_to_dot(genotype), stem)
     return _render_matplotlib([(genotype.normal, "Normal cell"),
                                (genotype.reduction, "Reduction cell")], stem)
+
+
+def plot_recurrent_cell(spec, path, backend="auto", title="Recurrent cell"):
+    """Draw a `RecurrentCellSpec` (or its dict) as its tree; writes SVG and PNG."""
+    spec = RecurrentCellSpec.from_dict(spec) if isinstance(spec, dict) else spec
+    if not isinstance(spec, RecurrentCellSpec):
+        raise TypeError(f"`spec` must be a RecurrentCellSpec or its dict, got "
+                        f"{type(spec).__name__}.")
+    stem, backend = _stem_and_backend(path, backend)
+    if backend == "graphviz":
+        return _render_dot(recurrent_cell_to_dot(spec), stem)
+    return _render_recurrent_matplotlib(spec, stem, title)

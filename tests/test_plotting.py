@@ -44,3 +44,23 @@ def test_dot_lists_each_block_and_the_concat():
 def test_bad_backend():
     with pytest.raises(ValueError, match="`backend`"):
         plot_cell(nk.NASNET_A.normal, "x", backend="tikz")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_plot_recurrent_cell_draws_every_node_and_the_memory(tmp_path, backend):
+    svg = _check_files(nk.plot_recurrent_cell(nk.NAS_CELL, tmp_path / "nas_cell",
+                                              backend=backend))
+    for text in ("h_t", "c_t", "c_(t-1)", "identity", "sigmoid", "relu"):
+        assert text in svg, text
+    with pytest.raises(TypeError, match="`spec` must be a RecurrentCellSpec"):
+        nk.plot_recurrent_cell(nk.NASNET_A, tmp_path / "x")
+
+
+def test_recurrent_dot_reads_the_injected_output_and_the_root():
+    from nasnet_keras.plotting import recurrent_cell_to_dot
+
+    dot = recurrent_cell_to_dot(nk.NAS_CELL)
+    assert dot.count("shape=ellipse") == 16  # 15 nodes and the injection
+    # Node 12 reads node 8 after the injection, and node 9 directly.
+    assert "inject -> n12; n9 -> n12;" in dot and "n8 -> inject; cprev -> inject;" in dot
+    assert "n12 -> ct; n14 -> ht;" in dot
