@@ -2,7 +2,8 @@
 
 Public API:
 - spaces: `NASNetSearchSpace` (NASNet, ENAS, PNAS, NASNet-B/C styles), `MacroSearchSpace`
-  (Zoph & Le 2017), `Decision`
+  (Zoph & Le 2017), `RecurrentCellSearchSpace` (Zoph & Le 2017's recurrent cells, with
+  `recurrent_reward`, the paper's 80 / perplexity ** 2), `Decision`
 - oracles: `RLOracle` (REINFORCE / PPO controller), `RandomOracle`, `EvolutionOracle`,
   `RLSettings`, `rl_settings`, `Reward`
 - tuner: `NASTuner` (keras-tuner's Tuner arguments; hyperparameters beyond the
@@ -25,6 +26,7 @@ from nasnet_search.decisions import Decision
 from nasnet_search.space import SearchSpace, space_from_config
 from nasnet_search.nasnet_space import ENAS_OPERATIONS, PNAS_OPERATIONS, NASNetSearchSpace
 from nasnet_search.macro_space import MacroArchitecture, MacroLayer, MacroSearchSpace
+from nasnet_search.recurrent_space import RecurrentCellSearchSpace, recurrent_reward
 from nasnet_search.rewards import Reward
 from nasnet_search.algorithms import RLSettings, rl_settings
 from nasnet_search.oracles import EvolutionOracle, NASOracle, RandomOracle
@@ -42,5 +44,6 @@ __all__ = [
     "MacroSearchSpace", "NASNetSearchSpace", "NASOracle", "NASTuner", "PNAS_OPERATIONS",
     "RLOracle", "RLSettings", "RandomOracle", "Reward", "SearchSpace", "SyntheticLandscape",
     "SyntheticTuner", "load_results", "rl_settings", "simulate", "space_from_config",
-    "write_report", "launch", "Supernet", "WeightSharingTuner",
+    "write_report", "launch", "Supernet", "WeightSharingTuner", "RecurrentCellSearchSpace",
+    "recurrent_reward",
 ]

@@ -57,7 +57,9 @@ def build_parser():
 
     run = sub.add_parser("run", help="start a new search")
     _add_project_args(run)
-    run.add_argument("--space", choices=("nasnet", "macro"), default="nasnet")
+    run.add_argument("--space", choices=("nasnet", "macro", "recurrent"), default="nasnet",
+                     help="recurrent: Zoph & Le's recurrent cells, language models on "
+                          "--dataset text:pydoc | text:PATH")
     run.add_argument("--space-preset", default=None,
                      help="nasnet space only: nasnet | enas | pnas | nasnet_b | nasnet_c "
                           "(default: nasnet; enas with --weight-sharing)")
@@ -67,7 +69,15 @@ def build_parser():
     run.add_argument("--macro-layers", type=_positive_int, default=6)
     run.add_argument("--algorithm", choices=ALGORITHMS, default="ppo")
     run.add_argument("--rl-preset", default="default", help="default | nasnet | nas2017 | enas")
-    run.add_argument("--dataset", default="digits", help="digits | tfds:NAME | folder:PATH")
+    run.add_argument("--dataset", default=None,
+                     help="digits | tfds:NAME | folder:PATH; text:pydoc | text:PATH with --space "
+                          "recurrent (default: digits, or text:pydoc)")
+    run.add_argument("--sequence-length", type=_positive_int, default=64,
+                     help="recurrent space: characters per training window")
+    run.add_argument("--units", type=_positive_int, default=64,
+                     help="recurrent space: units of each of the child's two recurrent layers")
+    run.add_argument("--recurrent-base", type=_positive_int, default=8,
+                     help="recurrent space: leaves of the cell's tree (a power of two)")
     run.add_argument("--image-size", type=_positive_int, default=32)
     run.add_argument("--max-examples", type=_positive_int, default=None)
     run.add_argument("--max-trials", type=_positive_int, default=20)
@@ -85,7 +95,9 @@ def build_parser():
     run.add_argument("--num-cells", type=_positive_int, default=1, help="proxy N (nasnet space)")
     run.add_argument("--filters", type=_positive_int, default=8, help="proxy F (nasnet space)")
     run.add_argument("--max-params", type=_positive_int, default=None)
-    run.add_argument("--objective", default="val_accuracy")
+    run.add_argument("--objective", default=None,
+                     help="default: val_accuracy, or val_perplexity for --space recurrent (the "
+                          "strategies' reward is then 80 / perplexity ** 2, as in the paper)")
     run.add_argument("--secondary", choices=("params", "mult_adds", "latency_ms"), default=None,
                      help="MnasNet-style second objective")
     run.add_argument("--target", type=float, default=None, help="target of --secondary")
@@ -120,7 +132,10 @@ def build_parser():
 def make_space(config):
     from nasnet_search.macro_space import MacroSearchSpace
     from nasnet_search.nasnet_space import NASNetSearchSpace
+    from nasnet_search.recurrent_space import RecurrentCellSearchSpace
 
+    if config["space"] == "recurrent":
+        return RecurrentCellSearchSpace(base=config.get("recurrent_base", 8))
     if config["space"] == "macro":
         return MacroSearchSpace(num_layers=config["macro_layers"])
     return NASNetSearchSpace.preset(config["space_preset"])
@@ -146,8 +161,12 @@ def make_oracle(config, space):
 
     from nasnet_search.oracles import objective_direction
 
+    from nasnet_search.recurrent_space import PERPLEXITY_CONSTANT
+
+    perplexity = config["objective"].endswith("perplexity")
     reward = Reward(config["objective"], objective_direction(config["objective"]),
-                    secondary=config["secondary"], target=config["target"], weight=config["weight"])
+                    secondary=config["secondary"], target=config["target"], weight=config["weight"],
+                    perplexity_constant=PERPLEXITY_CONSTANT if perplexity else None)
     common = dict(reward=reward, max_trials=config["max_trials"], seed=config["seed"],
                   max_time=config.get("max_time"), lease_seconds=config.get("lease_seconds", 600.0))
     algorithm = config["algorithm"]
@@ -171,6 +190,16 @@ def make_tuner(config, overwrite, verbose=1):
     child = dict(num_cells=config["num_cells"], filters=config["filters"]) \
         if config["space"] == "nasnet" else {}
     rate = config["learning_rate"]
+    if config["space"] == "recurrent":
+        from nasnet_keras.language_model import Perplexity
+
+        return NASTuner(oracle, input_shape=(config["sequence_length"],),
+                        classes=config["classes"], child_kwargs=dict(units=config["units"]),
+                        optimizer=lambda: keras.optimizers.Adam(rate), metrics=[Perplexity()],
+                        max_params=config["max_params"],
+                        keep_checkpoints=config.get("keep_checkpoints", "best"),
+                        directory=config["directory"], project_name=config["project_name"],
+                        overwrite=overwrite, verbose=verbose)
     return NASTuner(oracle, input_shape=(size, size, 3), classes=config["classes"],
                     child_kwargs=child, optimizer=lambda: keras.optimizers.Adam(rate),
                     max_params=config["max_params"],
@@ -182,6 +211,15 @@ def make_tuner(config, overwrite, verbose=1):
 def _load_data(config):
     from nasnet_search.datasets import load_dataset
 
+    if config["space"] == "recurrent":
+        from nasnet_keras.text import load_text
+
+        (x, y), val, info = load_text(config["dataset"], config["sequence_length"],
+                                      max_sequences=config["max_examples"])
+        # Whole batches only: a last, smaller batch would make every child trace its train
+        # step twice (and TensorFlow warn about retracing after a few children).
+        keep = max(config["batch_size"], len(x) // config["batch_size"] * config["batch_size"])
+        return (x[:keep], y[:keep]), val, info.vocab_size
     return load_dataset(config["dataset"], config["image_size"], seed=config["seed"],
                         max_examples=config["max_examples"])
 
@@ -231,6 +269,28 @@ def _check_parallel_args(args):
                          "it restarts worker processes, and a search without --workers has none.")
 
 
+def _check_space_args(args):
+    """Defaults that depend on the space, and the data a space cannot use."""
+    recurrent = args.space == "recurrent"
+    if args.dataset is None:
+        args.dataset = "text:pydoc" if recurrent else "digits"
+    if args.objective is None:
+        args.objective = "val_perplexity" if recurrent else "val_accuracy"
+    text = args.dataset.startswith("text:")
+    if recurrent and not text:
+        raise SystemExit(f"nasnet-search: --space recurrent searches language models; --dataset "
+                         f"must be text:pydoc or text:PATH, got {args.dataset!r}.")
+    if text and not recurrent:
+        raise SystemExit(f"nasnet-search: --dataset {args.dataset} is text; it needs --space "
+                         f"recurrent (--space {args.space} trains image classifiers).")
+    if recurrent and args.weight_sharing:
+        raise SystemExit("nasnet-search: --weight-sharing supports --space nasnet (cells) only; "
+                         "recurrent cells are searched stand-alone.")
+    if recurrent and (args.recurrent_base < 2 or args.recurrent_base & (args.recurrent_base - 1)):
+        raise SystemExit(f"nasnet-search: --recurrent-base must be a power of two >= 2, got "
+                         f"{args.recurrent_base}.")
+
+
 def _check_weight_sharing_args(args):
     if args.space_preset is None:
         args.space_preset = "enas" if args.weight_sharing else "nasnet"
@@ -257,6 +317,7 @@ def _check_weight_sharing_args(args):
 
 def cmd_run(args):
     _check_parallel_args(args)
+    _check_space_args(args)
     _check_weight_sharing_args(args)
     project = _project_dir(args)
     if os.path.exists(os.path.join(project, CONFIG)) and not args.overwrite:

@@ -50,7 +50,7 @@ def failure_reason(message):
 
 # This package's own metric name: what `SyntheticTuner` and users' `run_trial`s report
 # as a strategy's reward.  Every other name is keras-tuner's to infer.
-OWN_METRICS = {"reward": "max"}
+OWN_METRICS = {"reward": "max", "perplexity": "min", "val_perplexity": "min"}
 
 # keras-tuner's default failure streak is 3, this package's was 20: a search space may
 # hold many children that cannot be built or do not fit a budget, while a data or

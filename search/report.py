@@ -72,6 +72,12 @@ def write_report(project_dir, output=None, top=5):
         files.append(arch_path)
         if space.space_name == "nasnet":
             _draw_cells(best, output, files, lines)
+        elif space.space_name == "recurrent":
+            from nasnet_keras import plot_recurrent_cell
+
+            files += list(plot_recurrent_cell(best, os.path.join(output, "best_cell"),
+                                              title="Best recurrent cell").values())
+            lines += ["", "![best cell](best_cell.png)"]
     return _write_summary(output, files, lines, "rewards.png")
 
 

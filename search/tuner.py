@@ -23,7 +23,9 @@ search:
   done, workers send heartbeats and ride out a chief restart.
 """
 
+import contextlib
 import gc
+import logging
 import math
 import os
 import time
@@ -338,7 +340,8 @@ class NASTuner(kt.Tuner):
         # failed children are routine here, and their reason is in the progress line.
         debug, kt_config.DEBUG = kt_config.DEBUG, self._progress > 1
         try:
-            super().search(*fit_args, **fit_kwargs)
+            with _children_trace_quietly():
+                super().search(*fit_args, **fit_kwargs)
         except _Recycle:
             if self._progress:
                 print(f"{self.tuner_id}: leaving after {self._trials_run} trials to be started "
@@ -509,6 +512,26 @@ def _prepare(model, fit_args, fit_kwargs):
         prepare_training(model, x, y)
     except Exception:  # noqa: BLE001 - Keras builds them in the first trace instead
         pass
+
+
+class _RetracingFilter(logging.Filter):
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _children_trace_quietly():
+    """Drop TensorFlow's "N out of the last M calls ... triggered tf.function retracing"
+    warning while children train.  TensorFlow counts the traces of all Keras train and
+    test functions together (they share one code object), and every child is a new
+    model that must trace its own: the warning would blame the user for the search
+    itself, with few steps per child (e.g. short text windows)."""
+    logger, quiet = logging.getLogger("tensorflow"), _RetracingFilter()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 class _Recycle(Exception):
