@@ -32,6 +32,15 @@ def _non_negative_int(text):
     return value
 
 
+def _add_genotype_args(parser):
+    """How a ``--model GENOTYPE.json`` becomes a network."""
+    parser.add_argument("--num-cells", type=_positive_int, default=2, help="GENOTYPE.json: N")
+    parser.add_argument("--penultimate-filters", type=_positive_int, default=192,
+                        help="GENOTYPE.json: P")
+    parser.add_argument("--stem", choices=("cifar", "imagenet"), default="cifar",
+                        help="GENOTYPE.json: stem")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="nasnet-keras", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -60,11 +69,7 @@ def build_parser():
     tune.add_argument("--augment", action="store_true", help="random crop with padding and flip")
     tune.add_argument("--new-head", action="store_true",
                       help="MODEL.keras only: replace its classifier for the data's classes")
-    tune.add_argument("--num-cells", type=_positive_int, default=2, help="GENOTYPE.json: N")
-    tune.add_argument("--penultimate-filters", type=_positive_int, default=192,
-                      help="GENOTYPE.json: P")
-    tune.add_argument("--stem", choices=("cifar", "imagenet"), default="cifar",
-                      help="GENOTYPE.json: stem")
+    _add_genotype_args(tune)
     tune.add_argument("--max-examples", type=_positive_int, default=None)
     tune.add_argument("--seed", type=int, default=0)
     tune.add_argument("--output", default="finetuned", help="folder for the results")
@@ -84,11 +89,7 @@ def build_parser():
                             "weights for the first two: speed does not depend on them)")
     bench.add_argument("--image-size", type=_positive_int, default=None,
                        help="default: 224 (mobile), 331 (large), 32 (cifar, GENOTYPE.json)")
-    bench.add_argument("--num-cells", type=_positive_int, default=2, help="GENOTYPE.json: N")
-    bench.add_argument("--penultimate-filters", type=_positive_int, default=192,
-                       help="GENOTYPE.json: width")
-    bench.add_argument("--stem", choices=("cifar", "imagenet"), default="cifar",
-                       help="GENOTYPE.json: stem")
+    _add_genotype_args(bench)
     bench.add_argument("--batch", type=_positive_int, nargs="+", default=[1, 32])
     bench.add_argument("--backends", default="tf,tflite",
                        help="comma-separated: tf, tflite, tflite-float16, tflite-int8")

@@ -181,6 +181,18 @@ def _draw_cell(ax, spec, title):
     ax.axis("off")
 
 
+def _save_figure(fig, stem):
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    paths = {}
+    for fmt in ("svg", "png"):
+        paths[fmt] = f"{stem}.{fmt}"
+        fig.savefig(paths[fmt], dpi=110)
+    plt.close(fig)
+    return paths
+
+
 def _render_matplotlib(cells, stem):
     import matplotlib
 
@@ -192,13 +204,7 @@ def _render_matplotlib(cells, stem):
                              squeeze=False)
     for ax, (spec, title) in zip(axes[0], cells):
         _draw_cell(ax, spec, title)
-    fig.tight_layout()
-    paths = {}
-    for fmt in ("svg", "png"):
-        paths[fmt] = f"{stem}.{fmt}"
-        fig.savefig(paths[fmt], dpi=110)
-    plt.close(fig)
-    return paths
+    return _save_figure(fig, stem)
 
 
 def _render_recurrent_matplotlib(spec, stem, title):
@@ -252,13 +258,7 @@ def _render_recurrent_matplotlib(spec, stem, title):
     ax.set_ylim(-2.8, ry + 2.2)
     ax.set_title(title)
     ax.axis("off")
-    fig.tight_layout()
-    paths = {}
-    for fmt in ("svg", "png"):
-        paths[fmt] = f"{stem}.{fmt}"
-        fig.savefig(paths[fmt], dpi=110)
-    plt.close(fig)
-    return paths
+    return _save_figure(fig, stem)
 
 
 # --- public ----------------------------------------------------------------------------------
