@@ -1,13 +1,14 @@
 """NASCell against Keras' LSTM and GRU at an equal parameter count, on text:pydoc.
 
-    python benchmarks/recurrent.py [--budget-units 128] [--epochs 3] [--max-sequences 2000]
+    python benchmarks/recurrent.py [--budget-units 128] [--epochs 10] [--max-sequences N]
                                    [--sequence-length 64] [--cells nas lstm gru] [--json]
 
 Character-level language models (`nasnet_keras.language_model`: embedding 64, two
 recurrent layers, softmax), one per cell, each with as many units as keeps its
 parameter count closest to the LSTM's with ``--budget-units`` units.  Same data
-(the first ``--max-sequences`` windows of the standard library's help topics), same
-Adam (3e-3, clip norm 1), same seed and batch; reported: validation perplexity after
+(the standard library's help topics, or their first ``--max-sequences`` windows), same
+Adam (3e-3, clip norm 1), same seed and batch; by default every window of the corpus
+(about 6,500 of 64 characters for training).  Reported: validation perplexity after
 each epoch, seconds per epoch after the first (the first includes tracing), parameters.
 Perplexities are for this Python's pydoc topics only (they change between releases).
 """
@@ -79,8 +80,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget-units", type=int, default=128,
                         help="the LSTM's units; the other cells match its parameter count")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--max-sequences", type=int, default=2000)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--max-sequences", type=int, default=None)
     parser.add_argument("--sequence-length", type=int, default=64)
     parser.add_argument("--cells", nargs="+", default=["nas", "lstm", "gru"])
     parser.add_argument("--json", action="store_true")
