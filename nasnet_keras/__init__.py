@@ -21,7 +21,9 @@ Public API:
 - a child's fixed cost: `FusedAdam`, `FusedSGD`, `fused` (optimizers whose update traces
   fast), `prepare_training` (the train step traced once)
 - recurrent cells (Zoph & Le 2017): `NASCell`, `RecurrentCell` (any `RecurrentCellSpec`),
-  `RecurrentCellSpec`, `NAS_CELL`
+  `RecurrentCellSpec`, `NAS_CELL`; `language_model` (embedding, recurrent layers of any
+  cell, softmax, optionally tied), `Perplexity`; `load_text` (``text:pydoc`` offline,
+  ``text:PATH``: next-character windows)
 - `recalibrate_batch_norm` (moving statistics measured again, e.g. for a child extracted
   from a weight-sharing supernet)
 """
@@ -53,6 +55,8 @@ from nasnet_keras.optimizers import FusedAdam, FusedSGD, fused, prepare_training
 from nasnet_keras.batch_norm import recalibrate_batch_norm
 from nasnet_keras.recurrent_genotypes import NAS_CELL, RecurrentCellSpec
 from nasnet_keras.recurrent import NASCell, RecurrentCell
+from nasnet_keras.language_model import Perplexity, language_model
+from nasnet_keras.text import TextInfo, load_text
 
 __all__ = [
     "AuxHead", "CellSpec", "FactorizedReduction", "Genotype", "NASNET_A", "NASNET_A_CONFIGS",
@@ -67,4 +71,5 @@ __all__ = [
     "saved_model_outputs", "tflite_outputs", "FusedAdam", "FusedSGD", "fused",
     "prepare_training", "recalibrate_batch_norm", "TFLiteModel", "benchmark_backends",
     "NASCell", "RecurrentCell", "RecurrentCellSpec", "NAS_CELL", "plot_recurrent_cell",
+    "Perplexity", "language_model", "TextInfo", "load_text",
 ]
