@@ -1,5 +1,5 @@
 """Parameter and mult-add table of the built-in models (the README's table),
-and the README's drawings of the NASNet-A cells.
+and the README's drawings of the NASNet-A cells and of NASCell.
 
     python benchmarks/model_table.py [--figures benchmarks/figures]
 """
@@ -24,7 +24,7 @@ def _fmt(n):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--figures", help="also draw NASNet-A's cells into this folder")
+    parser.add_argument("--figures", help="also draw NASNet-A's cells and NASCell into this folder")
     args = parser.parse_args(argv)
     if args.figures:
         for backend in ("graphviz", "matplotlib"):
@@ -33,6 +33,8 @@ def main(argv=None):
                                        backend=backend))
             except RuntimeError as e:  # no graphviz
                 print(e)
+        print(nk.plot_recurrent_cell(nk.NAS_CELL, os.path.join(args.figures, "nas_cell"),
+                                     title="NASCell (Zoph & Le 2017)"))
     print("| model | N @ P | input | classes | params | mult-adds | paper params / mult-adds |")
     print("|---|---|---|---|---|---|---|")
     for variant in ("mobile", "large", "cifar"):
