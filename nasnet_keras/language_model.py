@@ -22,8 +22,8 @@ class ReversibleEmbedding(keras.layers.Embedding):
     matrix (``reverse=True``), so input and output embeddings are one weight."""
 
     def call(self, inputs, reverse=False):
-        if reverse:
-            return ops.matmul(inputs, ops.transpose(ops.convert_to_tensor(self.embeddings)))
+        if reverse:  # the embedding matrix in the layer's compute dtype (mixed precision)
+            return ops.matmul(inputs, ops.transpose(ops.cast(self.embeddings, self.compute_dtype)))
         return super().call(inputs)
 
     def compute_output_spec(self, inputs, reverse=False):
