@@ -101,7 +101,9 @@ class NASOracle(kt.Oracle):
 
     Args:
         space: a `SearchSpace` (`NASNetSearchSpace`, `MacroSearchSpace`).
-        objective: the metric to optimise, e.g. ``"val_accuracy"`` (direction
+        objective: the metric to optimise, e.g. ``"val_accuracy"`` (``"space default"``:
+            ``"val_accuracy"``, and for a `RecurrentCellSearchSpace` ``"val_perplexity"``
+            with the paper's reward, 80 / perplexity ** 2, `recurrent_reward`) (direction
             inferred as keras-tuner infers it; an unknown name is an error), a
             ``keras_tuner.Objective``, or None (keras-tuner's default: the
             number a custom ``run_trial`` returns, minimised).  ``trial.score``
@@ -136,7 +138,7 @@ class NASOracle(kt.Oracle):
             another worker.  None: wait for it forever (keras-tuner's way).
     """
 
-    def __init__(self, space, objective="val_accuracy", reward=None, max_trials=100,
+    def __init__(self, space, objective="space default", reward=None, max_trials=100,
                  hyperparameters=None, allow_new_entries=True, tune_new_entries=True, seed=None,
                  failed_reward=0.0, max_consecutive_failed_trials=DEFAULT_FAILURE_STREAK,
                  max_identical_failures=DEFAULT_IDENTICAL_FAILURES, max_retries_per_trial=0,
@@ -172,6 +174,10 @@ class NASOracle(kt.Oracle):
                 raise ValueError(f"`{name}` must be a positive number of seconds or None, got "
                                  f"{value!r}.")
         self.space = space
+        if objective == "space default":
+            objective = "val_accuracy"
+            if reward is None:
+                reward = space.default_reward()
         self.reward, kt_objective = _as_reward(objective, reward)
         space_hps = space.hyperparameters()
         if hyperparameters is not None:

@@ -110,6 +110,9 @@ class RecurrentCellSearchSpace(SearchSpace):
     def describe(self, spec):
         return spec.describe()
 
+    def default_reward(self):
+        return recurrent_reward()
+
     # -- child networks ----------------------------------------------------------------------
     def build_model(self, spec, input_shape=(64,), classes=None, units=64, num_layers=2,
                     dropout=0.0, tied=False, name="child", **unused):

@@ -140,6 +140,10 @@ class SearchSpace:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "space")
         return f"{type(self).__name__}({args})"
 
+    def default_reward(self):
+        """The `Reward` an oracle uses when given no objective; None: ``val_accuracy``."""
+        return None
+
     # -- subclass interface ----------------------------------------------------------------
     def _make_decisions(self):
         raise NotImplementedError

@@ -122,6 +122,31 @@ def test_tflite_model_quantizes_int8_input_and_dequantizes_int8_output(tmp_path)
     assert np.max(np.abs(out - reference)) < 0.05, np.max(np.abs(out - reference))
 
 
+def test_tflite_model_prefers_litert_when_installed(flat_tflite, monkeypatch):
+    """`ai_edge_litert`'s Interpreter is used when importable (a stand-in module here: LiteRT
+    is not installed on this machine)."""
+    import sys
+    import types
+
+    import tensorflow as tf
+
+    made = []
+
+    class Interpreter(tf.lite.Interpreter):
+        def __init__(self, model_path, num_threads=None):
+            made.append((model_path, num_threads))
+            super().__init__(model_path=model_path, num_threads=num_threads)
+
+    package = types.ModuleType("ai_edge_litert")
+    module = types.ModuleType("ai_edge_litert.interpreter")
+    module.Interpreter = Interpreter
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", package)
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", module)
+    lite = nk.TFLiteModel(flat_tflite, num_threads=2)
+    assert lite.runtime == "litert" and made == [(str(flat_tflite), 2)]
+    assert lite.predict(np.zeros((3, 32, 32, 3), "float32")).shape == (3, 10)
+
+
 def test_tflite_model_bad_input(flat_tflite, tmp_path):
     lite = nk.TFLiteModel(flat_tflite)
     with pytest.raises(ValueError, match=r"`x` holds images of shape \(28, 28, 3\).*takes "

@@ -66,6 +66,14 @@ def test_paper_reward_is_80_over_perplexity_squared():
     assert reward.from_score(40.0) == pytest.approx(0.05)
     assert math.isnan(reward({"val_perplexity": float("nan")}))
     assert math.isnan(reward({"val_accuracy": 0.5}))
+    # Oracles given no objective use it for this space (and val_accuracy for the others).
+    from nasnet_search import EvolutionOracle, NASNetSearchSpace, RandomOracle
+
+    oracle = EvolutionOracle(RecurrentCellSearchSpace(), max_trials=2)
+    assert oracle.reward.perplexity_constant == 80 and oracle.objective.name == "val_perplexity"
+    assert oracle.objective.direction == "min"
+    assert RandomOracle(NASNetSearchSpace(num_blocks=2), max_trials=2).objective.name == \
+        "val_accuracy"
     with pytest.raises(ValueError, match="`direction` must be 'min'"):
         Reward("val_perplexity", "max", perplexity_constant=80)
     with pytest.raises(ValueError, match="`perplexity_constant` must be a number > 0"):
