@@ -122,6 +122,7 @@ def test_tflite_model_quantizes_int8_input_and_dequantizes_int8_output(tmp_path)
     assert np.max(np.abs(out - reference)) < 0.05, np.max(np.abs(out - reference))
 
 
+@pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
 def test_tflite_model_prefers_litert_when_installed(flat_tflite, monkeypatch):
     """`ai_edge_litert`'s Interpreter is used when importable (a stand-in module here: LiteRT
     is not installed on this machine)."""
