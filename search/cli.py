@@ -160,7 +160,6 @@ def make_oracle(config, space):
     from nasnet_search.rl_oracle import RLOracle
 
     from nasnet_search.oracles import objective_direction
-
     from nasnet_search.recurrent_space import PERPLEXITY_CONSTANT
 
     perplexity = config["objective"].endswith("perplexity")
@@ -187,22 +186,18 @@ def make_tuner(config, overwrite, verbose=1):
     space = make_space(config)
     oracle = make_oracle(config, space)
     size = config["image_size"]
-    child = dict(num_cells=config["num_cells"], filters=config["filters"]) \
-        if config["space"] == "nasnet" else {}
-    rate = config["learning_rate"]
-    if config["space"] == "recurrent":
+    input_shape, metrics, child = (size, size, 3), ["accuracy"], {}
+    if config["space"] == "nasnet":
+        child = dict(num_cells=config["num_cells"], filters=config["filters"])
+    elif config["space"] == "recurrent":  # language models over text windows
         from nasnet_keras.language_model import Perplexity
 
-        return NASTuner(oracle, input_shape=(config["sequence_length"],),
-                        classes=config["classes"], child_kwargs=dict(units=config["units"]),
-                        optimizer=lambda: keras.optimizers.Adam(rate), metrics=[Perplexity()],
-                        max_params=config["max_params"],
-                        keep_checkpoints=config.get("keep_checkpoints", "best"),
-                        directory=config["directory"], project_name=config["project_name"],
-                        overwrite=overwrite, verbose=verbose)
-    return NASTuner(oracle, input_shape=(size, size, 3), classes=config["classes"],
+        input_shape, metrics = (config["sequence_length"],), [Perplexity()]
+        child = dict(units=config["units"])
+    rate = config["learning_rate"]
+    return NASTuner(oracle, input_shape=input_shape, classes=config["classes"],
                     child_kwargs=child, optimizer=lambda: keras.optimizers.Adam(rate),
-                    max_params=config["max_params"],
+                    metrics=metrics, max_params=config["max_params"],
                     keep_checkpoints=config.get("keep_checkpoints", "best"),
                     directory=config["directory"],
                     project_name=config["project_name"], overwrite=overwrite, verbose=verbose)
