@@ -5,8 +5,9 @@ second objective (parameters, mult-adds or measured latency) the MnasNet form
 ``reward = base * (value / target) ** weight`` applies; ``weight=-0.07`` is
 MnasNet's soft constraint, and ``hard=True`` uses weight 0 below the target and
 -1 above it.  For a perplexity objective, ``perplexity_constant=c`` makes the base
-reward Zoph & Le's (2017) ``c / perplexity ** 2`` (c = 80 in the paper).  The tuner reports ``params``, ``mult_adds`` and ``latency_ms`` as
-metrics, so the chief can compute the reward in distributed mode too.
+reward Zoph & Le's (2017) ``c / perplexity ** 2`` (c = 80 in the paper).  The tuner
+reports ``params``, ``mult_adds`` and ``latency_ms`` as metrics, so the chief can
+compute the reward in distributed mode too.
 """
 
 import math
