@@ -174,7 +174,8 @@ class NASOracle(kt.Oracle):
                 raise ValueError(f"`{name}` must be a positive number of seconds or None, got "
                                  f"{value!r}.")
         self.space = space
-        if objective == "space default":
+        # (isinstance first: keras-tuner's Objective.__eq__ fails on a string)
+        if isinstance(objective, str) and objective == "space default":
             objective = "val_accuracy"
             if reward is None:
                 reward = space.default_reward()
