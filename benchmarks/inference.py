@@ -14,7 +14,6 @@ calibrated on random images (speed only).  ``--backends tf`` skips them.
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -23,24 +22,12 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import nasnet_keras as nk  # noqa: E402
+from nasnet_keras.benchmark import throughput  # noqa: E402
 
 
 def _runner(model):
     fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     return fn
-
-
-def _time(fn, x, seconds):
-    fn(x)  # warm-up / trace
-    fn(x)
-    count, start = 0, time.perf_counter()
-    while True:
-        out = fn(x)
-        count += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds and count >= 3:
-            np.asarray(out)
-            return count * x.shape[0] / elapsed
 
 
 def main(argv=None):
@@ -68,11 +55,11 @@ def main(argv=None):
             for r in range(args.rounds):
                 # Alternate who goes first, so drift in machine speed cancels out.
                 if r % 2 == 0:
-                    a.append(_time(run_ours, x, args.seconds))
-                    b.append(_time(run_theirs, x, args.seconds))
+                    a.append(throughput(run_ours, x, args.seconds))
+                    b.append(throughput(run_theirs, x, args.seconds))
                 else:
-                    b.append(_time(run_theirs, x, args.seconds))
-                    a.append(_time(run_ours, x, args.seconds))
+                    b.append(throughput(run_theirs, x, args.seconds))
+                    a.append(throughput(run_ours, x, args.seconds))
             ratios = sorted(x / y for x, y in zip(a, b))
             print(f"{dtype:<10}{batch:>6}{np.median(a):>20.1f}{np.median(b):>18.1f}"
                   f"{np.median(ratios):>8.2f}")

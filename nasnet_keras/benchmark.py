@@ -29,8 +29,9 @@ def check_backends(backends):
     return backends
 
 
-def _throughput(run, images, seconds):
-    """Images per second of ``run(images)``, after two warm-up calls."""
+def throughput(run, images, seconds):
+    """Images per second of ``run(images)`` over at least ``seconds`` and 3 calls, after two
+    warm-up calls (the first may trace)."""
     run(images)
     run(images)
     count, start = 0, time.perf_counter()
@@ -99,7 +100,7 @@ def benchmark_backends(model, batches=(1, 32), backends=BACKENDS, seconds=3.0, r
             times = {b: [] for b in backends}
             for _ in range(rounds):
                 for backend in backends:
-                    times[backend].append(_throughput(runners[backend], images, seconds))
+                    times[backend].append(throughput(runners[backend], images, seconds))
             for backend in backends:
                 row = {"backend": backend, "batch": batch,
                        "images_per_second": round(statistics.median(times[backend]), 1)}

@@ -292,13 +292,14 @@ def _benchmark_model(args):
 def cmd_benchmark(args):
     import numpy as np
 
-    from nasnet_keras.benchmark import BACKENDS, benchmark_backends, format_table
+    from nasnet_keras.benchmark import BACKENDS, benchmark_backends, check_backends, format_table
 
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = [b for b in backends if b not in BACKENDS]
-    if unknown or not backends:
+    try:  # before the model is built
+        check_backends(backends)
+    except ValueError:
         raise SystemExit(f"nasnet-keras: --backends must list some of {', '.join(BACKENDS)} "
-                         f"(comma-separated), got {args.backends!r}.")
+                         f"(comma-separated), got {args.backends!r}.") from None
     if "tflite-int8" in backends and args.calibration_data is None:
         raise SystemExit("nasnet-keras: --backends tflite-int8 needs --calibration-data (images "
                          "to calibrate int8 ranges: digits | tfds:NAME | folder:PATH, or "

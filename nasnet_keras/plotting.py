@@ -11,7 +11,7 @@ import shutil
 import subprocess
 
 from nasnet_keras.genotypes import CellSpec, Genotype
-from nasnet_keras.recurrent_genotypes import RecurrentCellSpec
+from nasnet_keras.recurrent_genotypes import COMBINATION_SYMBOLS, RecurrentCellSpec
 
 BACKENDS = ("auto", "graphviz", "matplotlib")
 _COMBINE_LABELS = {"add": "add", "concat": "concat", "add_layernorm": "add + LN",
@@ -70,7 +70,7 @@ def genotype_to_dot(genotype):
 
 def _recurrent_node_label(spec, i):
     comb, act = spec.nodes[i]
-    symbol = {"add": "+", "elem_mult": "*"}.get(comb, comb)
+    symbol = COMBINATION_SYMBOLS.get(comb, comb)
     return f"{symbol}, {act}" + ("\\n(c_t before act.)" if i == spec.cell_indices[0] else "")
 
 
@@ -93,7 +93,7 @@ def recurrent_cell_to_dot(spec):
     for node, (a, b) in spec.children().items():
         lines.append(f"  {source[a]} -> n{node}; {source[b]} -> n{node};")
     comb, act = spec.cell_inject
-    symbol = {"add": "+", "elem_mult": "*"}.get(comb, comb)
+    symbol = COMBINATION_SYMBOLS.get(comb, comb)
     lines.append(f'  inject [label="inject: {symbol}, {act}", shape=ellipse, style=filled, '
                  'fillcolor="#fdd0a2"];')
     lines.append(f"  n{inject_node} -> inject; cprev -> inject;")

@@ -17,6 +17,16 @@ RECURRENT_COMBINATIONS = ("add", "elem_mult", "max")
 RECURRENT_ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "sin")
 
 
+# How the paper writes a combination in equations; other combinations as name(a, b).
+COMBINATION_SYMBOLS = {"add": "+", "elem_mult": "*"}
+
+
+def is_tree_base(base):
+    """Whether ``base`` can be the leaf count of a full binary tree: a power of two >= 2."""
+    return not isinstance(base, bool) and isinstance(base, int) and base >= 2 and \
+        not base & (base - 1)
+
+
 def tree_children(base):
     """``{node: (left, right)}`` for the internal nodes of a tree over ``base`` leaves."""
     children, start, width = {}, 0, base
@@ -61,8 +71,7 @@ class RecurrentCellSpec:
 
     def __post_init__(self):
         base = self.base
-        if isinstance(base, bool) or not isinstance(base, int) or base < 2 or \
-                base & (base - 1):
+        if not is_tree_base(base):
             raise ValueError(f"RecurrentCellSpec: `base` must be a power of two >= 2 (the "
                              f"leaves of a full binary tree), got {base!r}.")
         if isinstance(self.nodes, (str, bytes)) or not hasattr(self.nodes, "__iter__"):
@@ -119,11 +128,11 @@ class RecurrentCellSpec:
 
     def describe(self):
         """The cell's equations, one node per line (``x W_i`` and ``h U_i`` at the leaves)."""
-        symbol = {"add": "+", "elem_mult": "*"}
         c_node, inject_node = self.cell_indices
 
         def combine(name, a, b):
-            return f"{a} {symbol[name]} {b}" if name in symbol else f"{name}({a}, {b})"
+            symbol = COMBINATION_SYMBOLS.get(name)
+            return f"{a} {symbol} {b}" if symbol else f"{name}({a}, {b})"
 
         lines = [f"recurrent cell, base {self.base} ({len(self.nodes)} nodes; c_t = node "
                  f"{c_node} before its activation; c_(t-1) injected at node {inject_node})"]

@@ -266,6 +266,8 @@ def _check_parallel_args(args):
 
 def _check_space_args(args):
     """Defaults that depend on the space, and the data a space cannot use."""
+    from nasnet_keras.recurrent_genotypes import is_tree_base
+
     recurrent = args.space == "recurrent"
     if args.dataset is None:
         args.dataset = "text:pydoc" if recurrent else "digits"
@@ -281,7 +283,7 @@ def _check_space_args(args):
     if recurrent and args.weight_sharing:
         raise SystemExit("nasnet-search: --weight-sharing supports --space nasnet (cells) only; "
                          "recurrent cells are searched stand-alone.")
-    if recurrent and (args.recurrent_base < 2 or args.recurrent_base & (args.recurrent_base - 1)):
+    if recurrent and not is_tree_base(args.recurrent_base):
         raise SystemExit(f"nasnet-search: --recurrent-base must be a power of two >= 2, got "
                          f"{args.recurrent_base}.")
 

@@ -12,7 +12,7 @@ import dataclasses
 from nasnet_keras.genotypes import COMBINE_OPERATIONS, NASNET_OPERATIONS, CellSpec, Genotype
 
 from nasnet_search.decisions import Decision
-from nasnet_search.space import SearchSpace, register_space
+from nasnet_search.space import SearchSpace, check_names, register_space
 
 ENAS_OPERATIONS = ("sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3", "identity")
 PNAS_OPERATIONS = ("identity", "avg_pool_3x3", "max_pool_3x3", "conv_1x7_7x1", "sep_conv_3x3",
@@ -76,18 +76,9 @@ class NASNetSearchSpace(SearchSpace):
         if output != "pass" and num_inputs != 2:
             raise ValueError(f"`num_inputs=4` is the NASNet-B style and needs output='pass', got "
                              f"output={output!r}.")
-        for field, given, known in (("operations", operations, OPERATIONS),
-                                    ("combine", combine, COMBINE_OPERATIONS)):
-            if isinstance(given, str) or not given:
-                raise ValueError(f"`{field}` must be a non-empty list of names, got {given!r}.")
-            unknown = [name for name in given if name not in known]
-            if unknown:
-                raise ValueError(f"`{field}`: unknown names {unknown}; allowed: {sorted(known)}.")
-            if len(set(given)) != len(given):
-                raise ValueError(f"`{field}` repeats a name: {list(given)}.")
         self.num_blocks = num_blocks
-        self.operations = tuple(operations)
-        self.combine = tuple(combine)
+        self.operations = check_names("operations", operations, OPERATIONS)
+        self.combine = check_names("combine", combine, COMBINE_OPERATIONS)
         self.num_inputs = num_inputs
         self.output = output
         self.shared_cell = bool(shared_cell)

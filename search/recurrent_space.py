@@ -10,9 +10,9 @@ reward is the paper's ``80 / perplexity ** 2`` (`RECURRENT_REWARD`).
 """
 
 from nasnet_keras.recurrent_genotypes import (RECURRENT_ACTIVATIONS, RECURRENT_COMBINATIONS,
-                                              RecurrentCellSpec)
+                                              RecurrentCellSpec, is_tree_base)
 from nasnet_search.decisions import Decision
-from nasnet_search.space import SearchSpace, register_space
+from nasnet_search.space import SearchSpace, check_names, register_space
 
 PERPLEXITY_CONSTANT = 80.0  # the paper's c
 
@@ -22,17 +22,6 @@ def recurrent_reward(metric="val_perplexity"):
     from nasnet_search.rewards import Reward
 
     return Reward(metric, "min", perplexity_constant=PERPLEXITY_CONSTANT)
-
-
-def _names(field, given, known):
-    if isinstance(given, str) or not given:
-        raise ValueError(f"`{field}` must be a non-empty list of names, got {given!r}.")
-    unknown = [name for name in given if name not in known]
-    if unknown:
-        raise ValueError(f"`{field}`: unknown names {unknown}; allowed: {list(known)}.")
-    if len(set(given)) != len(given):
-        raise ValueError(f"`{field}` repeats a name: {list(given)}.")
-    return tuple(given)
 
 
 @register_space
@@ -51,11 +40,11 @@ class RecurrentCellSearchSpace(SearchSpace):
 
     def __init__(self, base=8, combinations=("add", "elem_mult"),
                  activations=("identity", "tanh", "sigmoid", "relu")):
-        if isinstance(base, bool) or not isinstance(base, int) or base < 2 or base & (base - 1):
+        if not is_tree_base(base):
             raise ValueError(f"`base` must be a power of two >= 2, got {base!r}.")
         self.base = base
-        self.combinations = _names("combinations", combinations, RECURRENT_COMBINATIONS)
-        self.activations = _names("activations", activations, RECURRENT_ACTIVATIONS)
+        self.combinations = check_names("combinations", combinations, RECURRENT_COMBINATIONS)
+        self.activations = check_names("activations", activations, RECURRENT_ACTIVATIONS)
         super().__init__()
 
     @property

@@ -37,6 +37,18 @@ def mutate(decisions, actions, rng):
     return child
 
 
+def check_names(field, given, known):
+    """``given`` as a tuple: a non-empty list of distinct names, each in ``known``."""
+    if isinstance(given, str) or not given:
+        raise ValueError(f"`{field}` must be a non-empty list of names, got {given!r}.")
+    unknown = [name for name in given if name not in known]
+    if unknown:
+        raise ValueError(f"`{field}`: unknown names {unknown}; allowed: {sorted(known)}.")
+    if len(set(given)) != len(given):
+        raise ValueError(f"`{field}` repeats a name: {list(given)}.")
+    return tuple(given)
+
+
 def space_from_config(config):
     if not isinstance(config, dict) or config.get("space") not in _SPACES:
         raise ValueError(f"Unknown search space config {config!r}; known spaces: {sorted(_SPACES)}.")
