@@ -1,11 +1,11 @@
 """Running a ``.tflite`` file like a Keras model: `TFLiteModel`.
 
-On a CPU and one image at a time, TFLite with XNNPACK runs NASNet-A mobile about 3x
-faster than TensorFlow (`python benchmarks/inference.py --backends tf tflite`, README
-"Speed").  The runner uses LiteRT (``ai-edge-litert``) when it is installed and
+On a CPU and one image at a time, TFLite with XNNPACK ran NASNet-A mobile 2.3-2.6x
+faster than TensorFlow here (`nasnet-keras benchmark`, `python benchmarks/inference.py
+--backends tf tflite`, README "Speed").  The runner uses LiteRT (``ai-edge-litert``) when it is installed and
 TensorFlow's own interpreter otherwise; both apply XNNPACK to float models by default.
 
-Two choices, each measured on NASNet-A mobile, 2-core CPU:
+Two choices, each measured on NASNet-A mobile, 2-core CPU (scratch scripts):
 - ``num_threads=None`` means every CPU this process may use: the runtimes' own default
   ran 46 img/s at batch 1 against 67 img/s with 2 threads.
 - A batch runs as one call, the input tensor resized to it (65 img/s at batch 32),
