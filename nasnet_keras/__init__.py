@@ -1,10 +1,12 @@
 """nasnet_keras: NASNet cells as data, NASNet-A models and their ImageNet weights.
 
 Public API:
-- genotypes: `CellSpec`, `Genotype`, `NASNET_A`, `PNASNET_5`, `NASNET_OPERATIONS`
+- genotypes: `CellSpec`, `Genotype`, `NASNET_A`, `NASNET_B`, `NASNET_C` (B and C: cells found by
+  `nasnet_search`, not the paper's), `PNASNET_5`, `NASNET_OPERATIONS`
 - operations: `OPERATIONS`, `register_operation`
 - layers: `NASNetCell`, `FactorizedReduction`, `ScheduledDropPath`, `AuxHead`
-- models: `NASNet`, `NASNetA`, `NASNetMobile`, `NASNetLarge`, `NASNET_A_CONFIGS`
+- models: `NASNet`, `NASNetA`, `NASNetB`, `NASNetC`, `NASNetMobile`, `NASNetLarge`,
+  `NASNET_A_CONFIGS`, `NASNET_B_CONFIGS`, `NASNET_C_CONFIGS`
 - features: `endpoints`, `endpoint_model`, `feature_pyramid`
 - weights: `load_weights`, `save_weights`, `WEIGHTS` (see `nasnet_keras.weights`)
 - training: `aux_loss_weights`, `duplicate_targets`, `without_aux_head`
@@ -30,13 +32,15 @@ Public API:
 
 __version__ = "0.1.0"
 
-from nasnet_keras.genotypes import NASNET_A, NASNET_OPERATIONS, PNASNET_5, CellSpec, Genotype
+from nasnet_keras.genotypes import (NASNET_A, NASNET_B, NASNET_C, NASNET_OPERATIONS, PNASNET_5,
+                                   CellSpec, Genotype)
 from nasnet_keras.operations import OPERATIONS, register_operation
 from nasnet_keras.layers import FactorizedReduction, ScheduledDropPath
 from nasnet_keras.cell import NASNetCell
 from nasnet_keras.heads import AuxHead
-from nasnet_keras.configs import NASNET_A_CONFIGS, NASNetConfig
-from nasnet_keras.model import NASNet, NASNetA, NASNetLarge, NASNetMobile
+from nasnet_keras.configs import (NASNET_A_CONFIGS, NASNET_B_CONFIGS, NASNET_C_CONFIGS,
+                                  NASNetConfig)
+from nasnet_keras.model import NASNet, NASNetA, NASNetB, NASNetC, NASNetLarge, NASNetMobile
 from nasnet_keras.features import endpoint_model, endpoints, feature_pyramid
 from nasnet_keras.weights import WEIGHTS, load_weights, save_weights
 from nasnet_keras.training import aux_loss_weights, duplicate_targets, without_aux_head
@@ -60,6 +64,7 @@ from nasnet_keras.text import TextInfo, load_text
 
 __all__ = [
     "AuxHead", "CellSpec", "FactorizedReduction", "Genotype", "NASNET_A", "NASNET_A_CONFIGS",
+    "NASNET_B", "NASNET_B_CONFIGS", "NASNET_C", "NASNET_C_CONFIGS", "NASNetB", "NASNetC",
     "NASNET_OPERATIONS", "NASNet", "NASNetA", "NASNetCell", "NASNetConfig", "NASNetLarge",
     "NASNetMobile", "OPERATIONS", "PNASNET_5", "ScheduledDropPath", "WEIGHTS",
     "aux_loss_weights", "decode_predictions", "duplicate_targets", "endpoint_model",

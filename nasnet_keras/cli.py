@@ -14,7 +14,8 @@ import os
 import sys
 import time
 
-VARIANTS = ("NASNetA:mobile", "NASNetA:large", "NASNetA:cifar")
+VARIANTS = ("NASNetA:mobile", "NASNetA:large", "NASNetA:cifar", "NASNetB:mobile", "NASNetB:cifar",
+            "NASNetC:mobile", "NASNetC:cifar")
 EXPORT_FORMATS = ("saved_model", "tflite", "tflite-float16", "tflite-int8")
 
 
@@ -105,8 +106,22 @@ def build_parser():
 
 
 # -- finetune ------------------------------------------------------------------------------------
+def _variant_model(model_spec, **kwargs):
+    """``"NASNetB:cifar"`` -> ``nk.NASNetB("cifar", **kwargs)``."""
+    import nasnet_keras as nk
+
+    entry, variant = model_spec.split(":")
+    return getattr(nk, entry)(variant, **kwargs)
+
+
 def _default_size(model_spec):
-    return {"NASNetA:mobile": 224, "NASNetA:large": 331}.get(model_spec, 32)
+    """The variant's own input size; 32 for anything else (genotypes, .keras files)."""
+    import nasnet_keras as nk
+
+    if model_spec not in VARIANTS:
+        return 32
+    entry, variant = model_spec.split(":")
+    return getattr(nk, f"NASNET_{entry[-1]}_CONFIGS")[variant].default_size
 
 
 def _load_genotype(path):
@@ -130,9 +145,8 @@ def build_model(args, classes, image_size):
     shape = (image_size, image_size, 3)
     extra = dict(drop_path_keep_prob=args.drop_path_keep_prob, aux_head=args.aux_head)
     if args.model in VARIANTS:
-        variant = args.model.split(":")[1]
-        base = nk.NASNetA(variant, weights=args.weights, include_top=args.aux_head,
-                          input_shape=shape, **extra)
+        base = _variant_model(args.model, weights=args.weights, include_top=args.aux_head,
+                              input_shape=shape, **extra)
         return nk.replace_head(base, classes, dropout=args.dropout)
     if args.model.endswith(".json"):
         genotype = _load_genotype(args.model)
@@ -275,7 +289,7 @@ def _benchmark_model(args):
 
     if args.model in VARIANTS:
         size = args.image_size or _default_size(args.model)
-        return nk.NASNetA(args.model.split(":")[1], weights=None, input_shape=(size, size, 3))
+        return _variant_model(args.model, weights=None, input_shape=(size, size, 3))
     if args.model.endswith(".json"):
         size = args.image_size or 32
         return nk.NASNet(genotype=_load_genotype(args.model), num_cells=args.num_cells,

@@ -1,7 +1,10 @@
 """Named configurations (TF-slim HParams + Keras naming), one record per variant.
 
 Numbers come from TF-slim's ``cifar_config``, ``mobile_imagenet_config`` and
-``large_imagenet_config`` and their arg scopes (papers.md §1.5).  The fields
+``large_imagenet_config`` and their arg scopes (papers.md §1.5).  NASNet-B and
+NASNet-C take the paper's N @ P (Tables 1 and 3); the paper gives no other setting
+for them, so their stems, BatchNorm and regularizers are NASNet-A's of the same
+variant.  The fields
 marked *training* are the paper's training regularizers; `NASNetA` leaves them
 off unless asked (``paper_regularization=True``), like timm and keras-hub,
 because they only matter when training from scratch.
@@ -9,7 +12,7 @@ because they only matter when training from scratch.
 
 import dataclasses
 
-from nasnet_keras.genotypes import NASNET_A, Genotype
+from nasnet_keras.genotypes import NASNET_A, NASNET_B, NASNET_C, Genotype
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,4 +58,22 @@ NASNET_A_CONFIGS = {
         bn_momentum=0.9, bn_epsilon=1e-5, weight_decay=5e-4,
         drop_path_keep_prob=0.6, dropout=0.0, total_training_steps=937_500, aux_head=True,
     ),
+}
+
+
+def _same_settings(config, genotype, num_cells, penultimate_filters):
+    return dataclasses.replace(config, genotype=genotype, num_cells=num_cells,
+                               penultimate_filters=penultimate_filters)
+
+
+# NASNet-B: CIFAR-10 4 @ 1152 (2.6M params), ImageNet mobile 4 @ 1536 (5.3M, 488M mult-adds).
+NASNET_B_CONFIGS = {
+    "cifar": _same_settings(NASNET_A_CONFIGS["cifar"], NASNET_B, 4, 1152),
+    "mobile": _same_settings(NASNET_A_CONFIGS["mobile"], NASNET_B, 4, 1536),
+}
+
+# NASNet-C: CIFAR-10 4 @ 640 (3.1M params), ImageNet mobile 3 @ 960 (4.9M, 558M mult-adds).
+NASNET_C_CONFIGS = {
+    "cifar": _same_settings(NASNET_A_CONFIGS["cifar"], NASNET_C, 4, 640),
+    "mobile": _same_settings(NASNET_A_CONFIGS["mobile"], NASNET_C, 3, 960),
 }

@@ -325,3 +325,41 @@ _PNASNET_5_CELL = CellSpec(
 
 # PNASNet-5 (TF-slim pnasnet.py): one cell, used at stride 1 and stride 2.
 PNASNET_5 = Genotype(normal=_PNASNET_5_CELL, reduction=_PNASNET_5_CELL)
+
+# NASNET_B and NASNET_C: cells found by this package's own search (nasnet_search, aging
+# evolution on a digits proxy task) in the paper's NASNet-B and NASNet-C search spaces;
+# not the paper's cells, which are published only as figures.  The command that finds
+# them, the proxy task, the selection rule and their comparison with random cells:
+# benchmarks/nasnet_bc_search.py and the README ("NASNet-B and NASNet-C").
+NASNET_B = Genotype(  # search seed 0, 60 children
+    normal=CellSpec(
+        ops=("dil_conv_3x3", "sep_conv_7x7", "sep_conv_7x7", "sep_conv_3x3",
+             "conv_3x3", "conv_1x1", "identity", "max_pool_7x7"),
+        inputs=(0, 0, 4, 3, 2, 3, 6, 6),
+        combine=("add", "concat", "concat", "add_instancenorm"),
+        num_inputs=4, output_mode="pass",
+    ),
+    reduction=CellSpec(
+        ops=("max_pool_5x5", "sep_conv_7x7", "sep_conv_3x3", "conv_1x3_3x1",
+             "identity", "conv_1x7_7x1", "conv_3x3", "dil_conv_3x3"),
+        inputs=(0, 1, 4, 1, 0, 2, 0, 5),
+        combine=("add_layernorm", "concat", "add_instancenorm", "add_instancenorm"),
+        num_inputs=4, output_mode="pass",
+    ),
+)
+NASNET_C = Genotype(  # search seed 0, 40 children
+    normal=CellSpec(
+        ops=("conv_1x3_3x1", "conv_3x3", "conv_1x1", "dil_conv_3x3",
+             "max_pool_7x7", "dil_conv_3x3", "max_pool_3x3", "conv_1x1"),
+        inputs=(0, 0, 2, 2, 1, 0, 2, 3),
+        combine=("concat", "add_layernorm", "add", "add_instancenorm"),
+        concat=(4, 5),
+    ),
+    reduction=CellSpec(
+        ops=("conv_1x3_3x1", "conv_1x3_3x1", "conv_3x3", "sep_conv_5x5",
+             "conv_1x7_7x1", "conv_3x3", "avg_pool_3x3", "dil_conv_3x3"),
+        inputs=(1, 1, 1, 0, 0, 1, 4, 1),
+        combine=("concat", "add_instancenorm", "concat", "add"),
+        concat=(2, 3, 5),
+    ),
+)

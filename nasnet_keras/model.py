@@ -1,10 +1,10 @@
-"""The macro builder (TF-slim ``_build_nasnet_base``) and the NASNet-A entry points."""
+"""The macro builder (TF-slim ``_build_nasnet_base``) and the NASNet-A, -B and -C entry points."""
 
 import keras
 from keras import layers
 
 from nasnet_keras.cell import PREV_MODE_BY_LEVEL_GAP, NASNetCell
-from nasnet_keras.configs import NASNET_A_CONFIGS
+from nasnet_keras.configs import NASNET_A_CONFIGS, NASNET_B_CONFIGS, NASNET_C_CONFIGS
 from nasnet_keras.genotypes import NASNET_A, Genotype
 from nasnet_keras.heads import AuxHead
 from nasnet_keras.layers import make_bn, make_conv
@@ -394,10 +394,29 @@ def _from_config(family, configs, variant, paper_regularization, overrides):
     if cfg.stem == "cifar":
         kwargs["classes"] = 10
     kwargs.update(overrides)
+    if family in CELL_STYLES:
+        _check_cell_style(family, _as_genotype(kwargs["genotype"]))
     model = NASNet(**kwargs)
     if kwargs.get("name") is None:
         model.name = f"nasnet_{family.lower()}_{variant}"  # no layer prefix without a name
     return model
+
+
+# (inputs per cell, output mode) of each family's search space (papers.md §1.10).
+CELL_STYLES = {"B": (4, "pass"), "C": (2, "concat")}
+
+
+def _check_cell_style(family, genotype):
+    style = (genotype.num_inputs, genotype.normal.output_mode)
+    if style == CELL_STYLES[family]:
+        return
+    other = next((f for f, s in CELL_STYLES.items() if s == style), None)
+    inputs, mode = CELL_STYLES[family]
+    raise ValueError(
+        f"`genotype` for NASNet{family} must be a NASNet-{family} style genotype ({inputs} "
+        f"inputs per cell, output_mode={mode!r}); got one with {style[0]} inputs and "
+        f"output_mode={style[1]!r}" + (f" (NASNet-{other} style: use NASNet{other})" if other
+                                       else "") + ", or build it with NASNet(genotype=...).")
 
 
 def NASNetA(variant="mobile", paper_regularization=False, **overrides):
@@ -412,6 +431,46 @@ def NASNetA(variant="mobile", paper_regularization=False, **overrides):
         **overrides: any `NASNet` argument.
     """
     return _from_config("A", NASNET_A_CONFIGS, variant, paper_regularization, overrides)
+
+
+_SEARCHED_CELLS_NOTE = """
+    The default cells were found by this package's own search (``nasnet_search``) in
+    the paper's NASNet-{family} search space, on a small proxy task
+    (``benchmarks/nasnet_bc_search.py`` reproduces them); they are not the paper's
+    cells, which are published only as figures and are not reproduced here.
+    Configurations and sizes: README "Models"."""
+
+
+def NASNetB(variant="mobile", paper_regularization=False, **overrides):
+    """NASNet-B style network in one of the paper's configurations (papers.md §1.9).
+
+    Cells take four inputs and concatenate nothing: each block's output feeds the
+    cell that many positions later (papers.md §1.10).
+
+    Args:
+        variant: ``"mobile"`` (4 @ 1536, 224 px) or ``"cifar"`` (4 @ 1152, 32 px).
+        paper_regularization, **overrides: as in `NASNetA`; a ``genotype``
+            override must be NASNet-B style (4 inputs, output_mode ``"pass"``).
+    """
+    return _from_config("B", NASNET_B_CONFIGS, variant, paper_regularization, overrides)
+
+
+def NASNetC(variant="mobile", paper_regularization=False, **overrides):
+    """NASNet-C style network in one of the paper's configurations (papers.md §1.9).
+
+    Cells are NASNet-A's kind (two inputs, unused states concatenated) with
+    four blocks and the add+LayerNorm / add+InstanceNorm combines.
+
+    Args:
+        variant: ``"mobile"`` (3 @ 960, 224 px) or ``"cifar"`` (4 @ 640, 32 px).
+        paper_regularization, **overrides: as in `NASNetA`; a ``genotype``
+            override must be two-input, concat style.
+    """
+    return _from_config("C", NASNET_C_CONFIGS, variant, paper_regularization, overrides)
+
+
+NASNetB.__doc__ += _SEARCHED_CELLS_NOTE.format(family="B")
+NASNetC.__doc__ += _SEARCHED_CELLS_NOTE.format(family="C")
 
 
 def NASNetMobile(input_shape=None, include_top=True, weights="imagenet", input_tensor=None,

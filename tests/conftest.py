@@ -75,7 +75,7 @@ def write_keras2_weights_h5(model, path):
 # the long ones first keeps one worker from finishing alone with a long file.
 LONGEST_FIRST = (
     "test_search_tuner.py", "test_parity.py", "test_notebooks.py", "test_weight_sharing.py",
-    "test_search_oracles.py",
+    "test_search_oracles.py", "test_nasnet_bc.py",
     "test_model_battery.py", "test_scaling.py", "test_finetune.py", "test_search_distributed.py",
     "test_console_scripts.py", "test_keras_tuner_contract.py",
     "test_export.py", "test_search_resume.py", "test_demo_and_preprocessing.py",
