@@ -23,7 +23,8 @@
 (d) ``--quality``: per seed, RL with weight sharing (REINFORCE, ENAS settings), random
     search with weight sharing, and one uniformly random cell, each retrained the same
     way (N = 1, ``--retrain-filters`` F, ``--retrain-epochs`` on digits' train+validation,
-    test accuracy on the 360 held-out images); mean and standard deviation over seeds.
+    or its first ``--retrain-examples`` images; test accuracy on the 360 held-out images);
+    mean and standard deviation over seeds.
 (e) ``--learning``: how fast the shared weights learn.  From the same initial weights and
     with the tuner's optimizer, ``--epochs`` epochs on one fixed random path, then the
     same on a new uniformly random path per batch (the warm-up's sampling), or with
@@ -174,6 +175,17 @@ def _search(space, algorithm, seed, seconds, data, directory):
     return tuner
 
 
+def _retrain(args, space, genotype, data, seed):
+    """Test accuracy of `genotype` retrained stand-alone on the first ``--retrain-examples``
+    images of train+validation (all by default)."""
+    x, y = data[2]
+    count = args.retrain_examples or len(x)
+    _, accuracy = retrain_architecture(space, genotype, x[:count], y[:count], data[3],
+                                       filters=args.retrain_filters, epochs=args.retrain_epochs,
+                                       batch_size=args.retrain_batch_size, seed=seed)
+    return accuracy
+
+
 def kendall_tau(a, b):
     """Kendall's tau-a of two equally long sequences (ties count as neither)."""
     n, total = len(a), 0
@@ -192,9 +204,7 @@ def ranking(args, space, directory):
     for _ in range(args.architectures):
         actions = space.random_actions(rng)
         shared = tuner._score(actions, full)
-        _, accuracy = retrain_architecture(space, space.decode_actions(actions), *data[2],
-                                           data[3], filters=args.retrain_filters,
-                                           epochs=args.retrain_epochs)
+        accuracy = _retrain(args, space, space.decode_actions(actions), data, seed=0)
         rows.append((shared, accuracy))
         keras.backend.clear_session()
     tau = kendall_tau([r[0] for r in rows], [r[1] for r in rows])
@@ -215,9 +225,7 @@ def quality(args, space, directory):
         cells["random_cell"] = space.decode_actions(
             space.random_actions(np.random.default_rng(seed + 1)))
         for key, genotype in cells.items():
-            _, accuracy = retrain_architecture(space, genotype, *data[2], data[3],
-                                               filters=args.retrain_filters,
-                                               epochs=args.retrain_epochs, seed=seed)
+            accuracy = _retrain(args, space, genotype, data, seed)
             out[key].append(round(accuracy, 4))
             keras.backend.clear_session()
         print(f"seed {seed}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in out.items()),
@@ -225,7 +233,8 @@ def quality(args, space, directory):
     summary = {k: {"accuracies": v, "mean": round(float(np.mean(v)), 4),
                    "std": round(float(np.std(v)), 4)} for k, v in out.items()}
     return {"search_seconds": args.search_seconds, "retrain_filters": args.retrain_filters,
-            "retrain_epochs": args.retrain_epochs} | summary
+            "retrain_epochs": args.retrain_epochs, "retrain_examples": args.retrain_examples,
+            "retrain_batch_size": args.retrain_batch_size} | summary
 
 
 def learning(args, space, directory):
@@ -280,6 +289,12 @@ def main():
     parser.add_argument("--search-seconds", type=float, default=180.0)
     parser.add_argument("--retrain-epochs", type=int, default=6)
     parser.add_argument("--retrain-filters", type=int, default=12)
+    parser.add_argument("--retrain-examples", type=int, default=None,
+                        help="retrain on this many train+validation images (default: all; "
+                             "300 with --retrain-epochs 10 --retrain-filters 8 "
+                             "--retrain-batch-size 32 is the NASNet-B/C proxy, which separates "
+                             "cells)")
+    parser.add_argument("--retrain-batch-size", type=int, default=64)
     parser.add_argument("--directory", default="/tmp/nasnet_ws_benchmark")
     args = parser.parse_args()
     if args.ranking or args.quality or args.learning:

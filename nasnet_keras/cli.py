@@ -185,7 +185,8 @@ def _plot_curves(histories, path):
                 ax.plot(range(1, len(logs[key]) + 1), logs[key], marker="o", label=key)
         ax.set_xlabel("epoch")
         ax.set_title(metric)
-        ax.legend()
+        if ax.lines:  # no curve of this metric (e.g. no accuracy logged): no empty legend
+            ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

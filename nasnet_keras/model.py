@@ -433,14 +433,6 @@ def NASNetA(variant="mobile", paper_regularization=False, **overrides):
     return _from_config("A", NASNET_A_CONFIGS, variant, paper_regularization, overrides)
 
 
-_SEARCHED_CELLS_NOTE = """
-    The default cells were found by this package's own search (``nasnet_search``) in
-    the paper's NASNet-{family} search space, on a small proxy task
-    (``benchmarks/nasnet_bc_search.py`` reproduces them); they are not the paper's
-    cells, which are published only as figures and are not reproduced here.
-    Configurations and sizes: README "Models"."""
-
-
 def NASNetB(variant="mobile", paper_regularization=False, **overrides):
     """NASNet-B style network in one of the paper's configurations (papers.md §1.9).
 
@@ -451,6 +443,12 @@ def NASNetB(variant="mobile", paper_regularization=False, **overrides):
         variant: ``"mobile"`` (4 @ 1536, 224 px) or ``"cifar"`` (4 @ 1152, 32 px).
         paper_regularization, **overrides: as in `NASNetA`; a ``genotype``
             override must be NASNet-B style (4 inputs, output_mode ``"pass"``).
+
+    The default cells (`NASNET_B`) were found by this package's own search
+    (``nasnet_search``) in the paper's NASNet-B search space, on a small proxy task
+    (``benchmarks/nasnet_bc_search.py`` reproduces them); they are not the paper's
+    cells, which are published only as figures and are not reproduced here.  Sizes
+    next to the paper's: README, "NASNet-B and NASNet-C".
     """
     return _from_config("B", NASNET_B_CONFIGS, variant, paper_regularization, overrides)
 
@@ -465,12 +463,14 @@ def NASNetC(variant="mobile", paper_regularization=False, **overrides):
         variant: ``"mobile"`` (3 @ 960, 224 px) or ``"cifar"`` (4 @ 640, 32 px).
         paper_regularization, **overrides: as in `NASNetA`; a ``genotype``
             override must be two-input, concat style.
+
+    The default cells (`NASNET_C`) were found by this package's own search
+    (``nasnet_search``) in the paper's NASNet-C search space, on a small proxy task
+    (``benchmarks/nasnet_bc_search.py`` reproduces them); they are not the paper's
+    cells, which are published only as figures and are not reproduced here.  Sizes
+    next to the paper's: README, "NASNet-B and NASNet-C".
     """
     return _from_config("C", NASNET_C_CONFIGS, variant, paper_regularization, overrides)
-
-
-NASNetB.__doc__ += _SEARCHED_CELLS_NOTE.format(family="B")
-NASNetC.__doc__ += _SEARCHED_CELLS_NOTE.format(family="C")
 
 
 def NASNetMobile(input_shape=None, include_top=True, weights="imagenet", input_tensor=None,
