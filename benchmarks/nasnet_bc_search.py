@@ -130,6 +130,9 @@ def select(args):
     candidates.sort(key=lambda c: -c[0])
     chosen = [(s, g) for s, g in candidates if builds_at_paper_configs(args.model, g)]
     chosen = chosen[:FINALISTS]
+    if not chosen:
+        sys.exit(f"select: none of the {len(rows)} scored children builds at both of the "
+                 f"paper's NASNet-{args.model} configurations; search longer")
     (x, y), validation, _ = _digits()
     train = (x[:TRAIN_EXAMPLES], y[:TRAIN_EXAMPLES])
     finalists = []
@@ -140,9 +143,8 @@ def select(args):
     best = max(finalists, key=lambda f: f[0])
     print(json.dumps({
         "model": args.model, "seed": args.seed, "trials": len(rows),
-        "selection_seconds":
-        round(time.time() - start), "search_scores": {"median": statistics.median(scores),
-                                                      "best": max(scores)},
+        "selection_seconds": round(time.time() - start),
+        "search_scores": {"median": statistics.median(scores), "best": max(scores)},
         "winner_scores": best[1], "genotype": best[2].to_dict()}))
 
 
