@@ -11,6 +11,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import nasnet_keras as nk  # noqa: E402
+from nasnet_keras.configs import CONFIGS_BY_FAMILY  # noqa: E402
 
 PAPER = {  # papers.md §1.9: params, mult-adds
     "mobile": ("5.3M", "564M"),
@@ -36,9 +37,8 @@ def bc_rows():
     """(family, variant, N @ P, input, classes, params, mult-adds) of NASNet-B/C as built."""
     rows = []
     for (family, variant) in PAPER_BC:
-        configs = nk.NASNET_B_CONFIGS if family == "B" else nk.NASNET_C_CONFIGS
-        cfg = configs[variant]
-        model = (nk.NASNetB if family == "B" else nk.NASNetC)(variant)
+        cfg = CONFIGS_BY_FAMILY[family][variant]
+        model = getattr(nk, f"NASNet{family}")(variant)
         rows.append((family, variant, cfg.notation, cfg.default_size, model.outputs[0].shape[-1],
                      model.count_params(), nk.count_mult_adds(model)))
     return rows

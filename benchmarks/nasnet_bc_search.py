@@ -78,16 +78,12 @@ def _train(space, genotype, train, test, seed):
 def builds_at_paper_configs(model, genotype):
     """Whether both of the paper's configurations of `model` accept `genotype` (``N @ P``
     must divide evenly)."""
-    import nasnet_keras as nk
-    from nasnet_keras.model import cell_output_units
+    from nasnet_keras.configs import CONFIGS_BY_FAMILY
+    from nasnet_keras.model import penultimate_filters_divisor
 
-    configs = nk.NASNET_B_CONFIGS if model == "B" else nk.NASNET_C_CONFIGS
-    units = cell_output_units(genotype.normal)
-    for config in configs.values():
-        divisor = units * 4 * (4 if config.stem == "imagenet" else 1)
-        if config.penultimate_filters % divisor:
-            return False
-    return True
+    return all(config.penultimate_filters % penultimate_filters_divisor(
+        genotype, config.stem, config.filter_multiplier) == 0
+        for config in CONFIGS_BY_FAMILY[model].values())
 
 
 def _project(args):
@@ -157,7 +153,7 @@ def compare(args):
     train = (x[TRAIN_EXAMPLES:2 * TRAIN_EXAMPLES], y[TRAIN_EXAMPLES:2 * TRAIN_EXAMPLES])
     test = (x[2 * TRAIN_EXAMPLES:], y[2 * TRAIN_EXAMPLES:])
     rng = np.random.default_rng(RANDOM_CELLS_SEED)
-    shipped = nk.NASNET_B if args.model == "B" else nk.NASNET_C
+    shipped = getattr(nk, f"NASNET_{args.model}")
     cells = [("shipped", shipped)] + [
         (f"random {i}", space.decode_actions(space.random_actions(rng)))
         for i in range(args.random_cells)]

@@ -116,12 +116,12 @@ def _variant_model(model_spec, **kwargs):
 
 def _default_size(model_spec):
     """The variant's own input size; 32 for anything else (genotypes, .keras files)."""
-    import nasnet_keras as nk
+    from nasnet_keras.configs import CONFIGS_BY_FAMILY
 
     if model_spec not in VARIANTS:
         return 32
     entry, variant = model_spec.split(":")
-    return getattr(nk, f"NASNET_{entry[-1]}_CONFIGS")[variant].default_size
+    return CONFIGS_BY_FAMILY[entry[len("NASNet"):]][variant].default_size
 
 
 def _load_genotype(path):

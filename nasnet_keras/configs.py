@@ -77,3 +77,6 @@ NASNET_C_CONFIGS = {
     "cifar": _same_settings(NASNET_A_CONFIGS["cifar"], NASNET_C, 4, 640),
     "mobile": _same_settings(NASNET_A_CONFIGS["mobile"], NASNET_C, 3, 960),
 }
+
+# Family letter -> its configurations (the entry points `NASNetA/B/C` look theirs up here).
+CONFIGS_BY_FAMILY = {"A": NASNET_A_CONFIGS, "B": NASNET_B_CONFIGS, "C": NASNET_C_CONFIGS}

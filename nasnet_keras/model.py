@@ -4,7 +4,7 @@ import keras
 from keras import layers
 
 from nasnet_keras.cell import PREV_MODE_BY_LEVEL_GAP, NASNetCell
-from nasnet_keras.configs import NASNET_A_CONFIGS, NASNET_B_CONFIGS, NASNET_C_CONFIGS
+from nasnet_keras.configs import CONFIGS_BY_FAMILY
 from nasnet_keras.genotypes import NASNET_A, Genotype
 from nasnet_keras.heads import AuxHead
 from nasnet_keras.layers import make_bn, make_conv
@@ -20,6 +20,13 @@ def cell_output_units(spec):
         return sum(2 if c == "concat" else 1 for c in spec.combine)
     last = 2 if spec.combine[-1] == "concat" else 1
     return len(spec.concat) * last
+
+
+def penultimate_filters_divisor(genotype, stem, filter_multiplier=2):
+    """What ``penultimate_filters`` must be a multiple of, so that F is a whole number
+    (and, with the imagenet stem, so are the stem cells' F / m^2)."""
+    m = filter_multiplier
+    return cell_output_units(genotype.normal) * m * m * (m * m if stem == "imagenet" else 1)
 
 
 def reduction_indices(num_cells):
@@ -138,7 +145,7 @@ def NASNet(
 
     m = filter_multiplier
     units = cell_output_units(genotype.normal)
-    divisor = units * m * m * (m * m if stem == "imagenet" else 1)
+    divisor = penultimate_filters_divisor(genotype, stem, m)
     if not isinstance(penultimate_filters, int) or penultimate_filters < 1 or penultimate_filters % divisor:
         raise ValueError(
             f"`penultimate_filters` must be a positive multiple of {divisor} for this genotype "
@@ -375,7 +382,8 @@ def _liveness(plan, k, stem_level):
     return live, dead
 
 
-def _from_config(family, configs, variant, paper_regularization, overrides):
+def _from_config(family, variant, paper_regularization, overrides):
+    configs = CONFIGS_BY_FAMILY[family]
     if variant not in configs:
         raise ValueError(
             f"`variant` must be one of {sorted(configs)} for NASNet-{family}, got {variant!r}.")
@@ -430,7 +438,7 @@ def NASNetA(variant="mobile", paper_regularization=False, **overrides):
             default, since they only matter when training from scratch.
         **overrides: any `NASNet` argument.
     """
-    return _from_config("A", NASNET_A_CONFIGS, variant, paper_regularization, overrides)
+    return _from_config("A", variant, paper_regularization, overrides)
 
 
 def NASNetB(variant="mobile", paper_regularization=False, **overrides):
@@ -450,7 +458,7 @@ def NASNetB(variant="mobile", paper_regularization=False, **overrides):
     cells, which are published only as figures and are not reproduced here.  Sizes
     next to the paper's: README, "NASNet-B and NASNet-C".
     """
-    return _from_config("B", NASNET_B_CONFIGS, variant, paper_regularization, overrides)
+    return _from_config("B", variant, paper_regularization, overrides)
 
 
 def NASNetC(variant="mobile", paper_regularization=False, **overrides):
@@ -470,7 +478,7 @@ def NASNetC(variant="mobile", paper_regularization=False, **overrides):
     cells, which are published only as figures and are not reproduced here.  Sizes
     next to the paper's: README, "NASNet-B and NASNet-C".
     """
-    return _from_config("C", NASNET_C_CONFIGS, variant, paper_regularization, overrides)
+    return _from_config("C", variant, paper_regularization, overrides)
 
 
 def NASNetMobile(input_shape=None, include_top=True, weights="imagenet", input_tensor=None,

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import nasnet_keras as nk
+from nasnet_keras.configs import CONFIGS_BY_FAMILY
 from nasnet_search import NASNetSearchSpace
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
@@ -43,8 +44,7 @@ def test_readme_size_table_is_what_this_code_counts(capsys):
     printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| `")]
     assert len(printed) == 4
     for (family, variant, notation, size, classes, params, mult_adds), line in zip(rows, printed):
-        configs = nk.NASNET_B_CONFIGS if family == "B" else nk.NASNET_C_CONFIGS
-        assert notation == configs[variant].notation
+        assert notation == CONFIGS_BY_FAMILY[family][variant].notation
         readme = _readme_row(family, variant)
         assert readme == [cell.strip() for cell in line.strip("|").split("|")[1:]]
         assert int(readme[3].replace(",", "")) == params
@@ -55,7 +55,7 @@ def test_readme_size_table_is_what_this_code_counts(capsys):
 
 @pytest.mark.parametrize("family", ["B", "C"])
 def test_paper_configurations(family):
-    configs = nk.NASNET_B_CONFIGS if family == "B" else nk.NASNET_C_CONFIGS
+    configs = CONFIGS_BY_FAMILY[family]
     expected = {"B": {"cifar": "4 @ 1152", "mobile": "4 @ 1536"},
                 "C": {"cifar": "4 @ 640", "mobile": "3 @ 960"}}[family]
     assert {v: c.notation for v, c in configs.items()} == expected
