@@ -16,6 +16,10 @@ the whole validation split, and the best is reported.  `extract_best` gives it a
 plain `nasnet_keras.NASNet` with the inherited weights; `retrain` trains it from
 scratch at the size the user gives.
 
+Several GPUs of one host: keras-tuner's ``distribution_strategy`` argument (a
+``tf.distribute.MirroredStrategy``) trains the shared weights on all of them
+(`WeightSharingTuner`'s docstring says how a batch is split).
+
 Files in the project folder: ``tuner0.json`` (the state, written atomically at each
 epoch end: epoch, oracle state, the weights file's name and checksum),
 ``supernet_e{epoch}.npz`` (shared weights and optimizer slots), ``journal.jsonl`` (one
@@ -73,6 +77,26 @@ def retrain_architecture(space, genotype, x, y, evaluation_data, input_shape=(32
     return model, float(accuracy)
 
 
+def _check_strategy(strategy, batch_size):
+    """``strategy`` if it can train the supernet (None is the default device)."""
+    if strategy is None:
+        return None
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.Strategy):
+        raise TypeError(f"`distribution_strategy` must be a tf.distribute.Strategy (for example "
+                        f"tf.distribute.MirroredStrategy()) or None, got "
+                        f"{type(strategy).__name__}.")
+    if getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
+        raise ValueError("`distribution_strategy`: the supernet trains on one host; a multi-"
+                         "worker strategy is not supported (use MirroredStrategy).")
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise ValueError(f"`batch_size` ({batch_size}) must be divisible by the strategy's "
+                         f"{replicas} replicas: each replica trains on an equal part.")
+    return strategy
+
+
 @contextlib.contextmanager
 def _without_grappler():
     """Run the calls inside without TensorFlow's graph optimizer (Grappler).
@@ -118,6 +142,9 @@ class _Step:
 class SupernetSteps:
     """The supernet's train and score steps, each traced once (the architecture is a tensor).
 
+    With a ``strategy`` (the supernet created in its scope), the train step runs on every
+    replica, each on its slice of the batch (`_train_replica`).
+
     ``optimize_graph=False`` runs the train step without Grappler.  Measured on the
     `enas` supernet (N = 1, F = 8, batch 64, 2 CPU cores, `benchmarks/weight_sharing.py`):
     its first call, which traces it (about 45 s), took 95 s instead of 128 s plus the
@@ -131,23 +158,16 @@ class SupernetSteps:
     """
 
     def __init__(self, supernet, batch_size, learning_rate, min_learning_rate, momentum,
-                 weight_decay, grad_clip, steps_per_epoch, optimizer="sgd", optimize_graph=True):
+                 weight_decay, grad_clip, steps_per_epoch, optimizer="sgd", optimize_graph=True,
+                 strategy=None):
         import tensorflow as tf
 
-        from nasnet_keras.optimizers import FusedAdam, FusedSGD
-
         self.supernet = supernet
-        # ENAS' schedule: cosine with warm restarts after 10, 20, 40, ... epochs, which needs
-        # no total length (a search may stop on max_time).
-        schedule = keras.optimizers.schedules.CosineDecayRestarts(
-            learning_rate, first_decay_steps=10 * steps_per_epoch, t_mul=2.0,
-            alpha=min_learning_rate / learning_rate)
-        if optimizer == "adam":
-            self.optimizer = FusedAdam(learning_rate=schedule, weight_decay=weight_decay or None)
-        else:
-            self.optimizer = FusedSGD(learning_rate=schedule, momentum=momentum, nesterov=True,
-                                      weight_decay=weight_decay or None)
-        self.optimizer.build(supernet.trainable_variables)
+        self.strategy = strategy
+        self.batch_size = batch_size
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            self._make_optimizer(learning_rate, min_learning_rate, momentum, weight_decay,
+                                 steps_per_epoch, optimizer)
         self.grad_clip = grad_clip
         h, w, c = supernet.image_shape
         images = tf.TensorSpec([batch_size, h, w, c], tf.float32)
@@ -160,18 +180,60 @@ class SupernetSteps:
         self.score_step = tf.function(self._score, input_signature=[images, labels, arch],
                                       autograph=False)
 
+    def _make_optimizer(self, learning_rate, min_learning_rate, momentum, weight_decay,
+                        steps_per_epoch, optimizer):
+        from nasnet_keras.optimizers import FusedAdam, FusedSGD
+
+        # ENAS' schedule: cosine with warm restarts after 10, 20, 40, ... epochs, which needs
+        # no total length (a search may stop on max_time).
+        schedule = keras.optimizers.schedules.CosineDecayRestarts(
+            learning_rate, first_decay_steps=10 * steps_per_epoch, t_mul=2.0,
+            alpha=min_learning_rate / learning_rate)
+        if optimizer == "adam":
+            self.optimizer = FusedAdam(learning_rate=schedule, weight_decay=weight_decay or None)
+        else:
+            self.optimizer = FusedSGD(learning_rate=schedule, momentum=momentum, nesterov=True,
+                                      weight_decay=weight_decay or None)
+        self.optimizer.build(self.supernet.trainable_variables)
+
     def _train(self, x, y, arch):
         import tensorflow as tf
 
+        if self.strategy is None:
+            return self._train_replica(x, y, arch)
+        loss, correct = self.strategy.run(self._train_replica, args=(x, y, arch))
+        total = tf.distribute.ReduceOp.SUM
+        return (self.strategy.reduce(total, loss, axis=None),
+                self.strategy.reduce(total, correct, axis=None))
+
+    def _train_replica(self, x, y, arch):
+        """One replica's part of the step: its slice of the batch, the gradient of the whole
+        batch's mean loss summed over replicas, clipped, applied to every copy."""
+        import tensorflow as tf
+
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync if context is not None else 1
+        if replicas > 1:  # every replica receives the whole batch and takes its own slice
+            part = self.batch_size // replicas
+            start = context.replica_id_in_sync_group * part
+            x, y = x[start:start + part], y[start:start + part]
         variables = self.supernet.trainable_variables
         with tf.GradientTape() as tape:
             probs = self.supernet(x, arch, training=True)
-            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, probs))
+            # Summed over this replica's examples, divided by the whole batch: the replicas'
+            # gradients add up to the gradient of the batch mean.
+            loss = tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(y, probs)) \
+                / self.batch_size
         # The tf.Variables under Keras' (the zero fill of an unconnected one needs a TF dtype).
         grads = tape.gradient(loss, [v.value for v in variables],
                               unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        if self.grad_clip:
+        if replicas > 1:
+            grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        if self.grad_clip:  # the global norm of the whole batch's gradient, as on one device
             grads, _ = tf.clip_by_global_norm(grads, self.grad_clip)
+        if replicas > 1:
+            # Keras' apply_gradients sums the replicas' gradients again.
+            grads = [g / replicas for g in grads]
         self.optimizer.apply_gradients(zip(grads, variables))
         correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=tf.int32), y),
                                         tf.float32))
@@ -223,7 +285,14 @@ class WeightSharingTuner(kt.Tuner):
             sooner and later steps cost 0-20% more (measured, `SupernetSteps`).
         verbose: 1 prints one line per epoch, 0 nothing.
         **kwargs: keras-tuner ``Tuner`` arguments (``directory``, ``project_name``,
-            ``overwrite``).
+            ``overwrite``, ``distribution_strategy``).  ``distribution_strategy``: a
+            ``tf.distribute`` strategy of one host (``MirroredStrategy`` over its GPUs) that
+            trains the shared weights: the supernet and its optimizer are created in its
+            scope, and each batch (``batch_size``, divisible by the number of replicas) is
+            split among the replicas, whose gradients are summed before clipping, so a step
+            computes what one device computes except that BatchNorm normalizes each replica's
+            part with its own statistics.  Scoring runs on one device.  None (the default):
+            the default device.
     """
 
     def __init__(self, oracle, input_shape=(32, 32, 3), classes=10, num_cells=1, filters=8,
@@ -267,8 +336,11 @@ class WeightSharingTuner(kt.Tuner):
             raise ValueError(f"`verbose` must be 0 or 1, got {verbose!r}.")
         self.verbose = verbose
         self.space = oracle.space
-        self.supernet = Supernet(oracle.space, input_shape=tuple(input_shape), classes=classes,
-                                 num_cells=num_cells, filters=filters, selection=selection)
+        strategy = _check_strategy(kwargs.get("distribution_strategy"), self.batch_size)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            self.supernet = Supernet(oracle.space, input_shape=tuple(input_shape),
+                                     classes=classes, num_cells=num_cells, filters=filters,
+                                     selection=selection)
         self.supernet_config = dict(input_shape=list(input_shape), classes=classes,
                                     num_cells=num_cells, filters=filters, selection=selection)
         self.steps = None          # SupernetSteps, made once the data size is known
@@ -383,7 +455,8 @@ class WeightSharingTuner(kt.Tuner):
             self.steps = SupernetSteps(self.supernet, self.batch_size, self.learning_rate,
                                        self.min_learning_rate, self.momentum, self.weight_decay,
                                        self.grad_clip, steps_per_epoch, self.optimizer_name,
-                                       optimize_graph=optimize)
+                                       optimize_graph=optimize,
+                                       strategy=self.distribution_strategy)
             if self._loaded_arrays is not None:
                 self.steps.load_arrays(self._loaded_arrays)
                 self._loaded_arrays = None

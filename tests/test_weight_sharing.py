@@ -354,3 +354,81 @@ def test_batched_proposals_are_the_single_proposals():
                                rtol=1e-5)
     first, second = (RandomOracle(space, max_trials=None, max_time=10, seed=1) for _ in range(2))
     assert [a for a, _ in first.propose_batch(3)] == [second._propose()[0] for _ in range(3)]
+
+
+# -- a tf.distribute strategy ---------------------------------------------------------------
+
+MIRRORED = textwrap.dedent("""
+    import json
+    import sys
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    import numpy as np
+    from nasnet_search import NASNetSearchSpace, Supernet
+    from nasnet_search.weight_sharing import SupernetSteps
+
+    space = NASNetSearchSpace(num_blocks=1, operations=("sep_conv_3x3", "identity"),
+                              combine=("add",))
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    keras.utils.set_random_seed(0)
+    plain = Supernet(space, filters=4)
+    with strategy.scope():
+        mirrored = Supernet(space, filters=4)
+    for a, b in zip(mirrored.weights, plain.weights):
+        a.assign(b.numpy())
+    before = [w.numpy() for w in plain.trainable_weights]
+    # No clipping, so a gradient counted twice would show.
+    plain_steps = SupernetSteps(plain, 8, 0.05, 5e-4, 0.9, 0.0, 0.0, 10)
+    mirrored_steps = SupernetSteps(mirrored, 8, 0.05, 5e-4, 0.9, 0.0, 0.0, 10, strategy=strategy)
+    rng = np.random.default_rng(0)
+    # Two equal halves: each replica's BatchNorm statistics are then the whole batch's.
+    half = rng.normal(size=(4, 32, 32, 3)).astype("float32")
+    labels = rng.integers(0, 10, 4).astype("int32")
+    x, y = np.concatenate([half, half]), np.concatenate([labels, labels])
+    arch = plain.encode_actions(space.random_actions(rng))
+    out = {"losses": [float(plain_steps.train_step(x, y, arch)[0]),
+                      float(mirrored_steps.train_step(x, y, arch)[0])],
+           "moved": max(float(np.max(np.abs(w.numpy() - b)))
+                        for w, b in zip(plain.trainable_weights, before)),
+           "difference": max(float(np.max(np.abs(a.numpy() - b.numpy())))
+                             for a, b in zip(mirrored.weights, plain.weights)),
+           "traces": mirrored_steps.train_step.experimental_get_tracing_count(),
+           "replicas": strategy.num_replicas_in_sync}
+    from nasnet_search import RandomOracle, WeightSharingTuner
+
+    try:
+        WeightSharingTuner(RandomOracle(space, max_trials=None, max_time=10), filters=4,
+                           batch_size=63, directory=sys.argv[1], distribution_strategy=strategy)
+    except ValueError as error:
+        out["odd_batch"] = str(error)
+    print("RESULT " + json.dumps(out))
+""")
+
+
+def test_a_mirrored_strategy_computes_the_one_device_step(tmp_path):
+    script = tmp_path / "mirrored.py"
+    script.write_text(MIRRORED)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True,
+                          text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=600)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, done.stdout[-2000:] + done.stderr[-2000:]
+    out = json.loads(lines[0][len("RESULT "):])
+    assert out["replicas"] == 2 and out["traces"] == 1
+    assert abs(out["losses"][0] - out["losses"][1]) < 1e-5
+    # One step moved weights by ~0.1; the two agree to round-off (amplified where a
+    # gradient is zero up to round-off, e.g. a BatchNorm offset followed by BatchNorm).
+    assert out["moved"] > 1e-2
+    assert out["difference"] < 1e-5, out
+    assert "`batch_size` (63) must be divisible by the strategy's 2 replicas" in out["odd_batch"]
+
+
+def test_strategy_errors(tmp_path):
+    space = NASNetSearchSpace(**SMALL)
+    oracle = RandomOracle(space, max_trials=None, max_time=10)
+    with pytest.raises(TypeError, match="`distribution_strategy` must be a tf.distribute"):
+        WeightSharingTuner(oracle, filters=4, directory=str(tmp_path),
+                           distribution_strategy="mirrored")
