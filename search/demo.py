@@ -12,7 +12,7 @@ import time
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--search-seconds", type=float, default=300.0,
+    parser.add_argument("--search-seconds", type=float, default=180.0,
                         help="budget of the weight-sharing search (tracing included)")
     parser.add_argument("--algorithm", default="reinforce",
                         choices=("reinforce", "ppo", "random", "evolution"))

@@ -153,8 +153,9 @@ class SupernetSteps:
     steps 496-606 against 465-473 ms and 375 against 351 ms; this machine's step times
     vary).  Grappler pays
     back its first-call cost only over a search of about half an hour
-    (`WeightSharingTuner`'s ``optimize_graph``).  The score step (forward only) always
-    keeps Grappler: it adds seconds, not a minute.
+    (`WeightSharingTuner`'s ``optimize_graph``).  The score step (forward only) follows the
+    same setting: without Grappler its first call took 16 s instead of 28 s, and a score
+    batch cost 70-80 ms either way (scratch script, demo settings).
     """
 
     def __init__(self, supernet, batch_size, learning_rate, min_learning_rate, momentum,
@@ -177,8 +178,8 @@ class SupernetSteps:
         # tf.switch_case), and converting the supernet's Python would only slow the trace.
         self.train_step = _Step(tf.function(self._train, input_signature=[images, labels, arch],
                                             autograph=False), optimize_graph)
-        self.score_step = tf.function(self._score, input_signature=[images, labels, arch],
-                                      autograph=False)
+        self.score_step = _Step(tf.function(self._score, input_signature=[images, labels, arch],
+                                            autograph=False), optimize_graph)
 
     def _make_optimizer(self, learning_rate, min_learning_rate, momentum, weight_decay,
                         steps_per_epoch, optimizer):
@@ -274,7 +275,8 @@ class WeightSharingTuner(kt.Tuner):
             weights' Nesterov SGD with ENAS' cosine-with-restarts schedule, decoupled
             weight decay and global-norm clipping.
         warmup_epochs: epochs of uniform path sampling before the strategy proposes.
-        archs_per_epoch: architectures the strategy proposes and learns from per epoch.
+        archs_per_epoch: architectures the strategy proposes and learns from per epoch
+            (50: about 3 per training step on digits; ENAS scored about 2.5 per step).
         score_batches: batches of the fixed validation subset each proposal is scored on.
         final_samples, final_top: the final choice (module docstring).
         selection: the supernet's branch selection, ``"switch"`` or ``"gather"``.
@@ -297,7 +299,7 @@ class WeightSharingTuner(kt.Tuner):
 
     def __init__(self, oracle, input_shape=(32, 32, 3), classes=10, num_cells=1, filters=8,
                  batch_size=64, learning_rate=0.05, min_learning_rate=5e-4, momentum=0.9,
-                 weight_decay=1e-4, grad_clip=5.0, warmup_epochs=2, archs_per_epoch=40,
+                 weight_decay=1e-4, grad_clip=5.0, warmup_epochs=2, archs_per_epoch=50,
                  score_batches=2, final_samples=100, final_top=5, selection="switch", seed=0,
                  optimizer="sgd", optimize_graph="auto", verbose=1, **kwargs):
         from nasnet_search.oracles import NASOracle
