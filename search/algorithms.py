@@ -10,6 +10,8 @@ import dataclasses
 
 import numpy as np
 
+from nasnet_search.graph_options import without_grappler
+
 ALGORITHMS = ("reinforce", "ppo")
 REWARD_TRANSFORMS = ("identity", "cube")
 
@@ -188,6 +190,7 @@ class PolicyTrainer:
         adv = np.asarray(adv, "float64")
         epochs = self.settings.ppo_epochs if self.settings.algorithm == "ppo" else 1
         step = self._train_step()
-        for _ in range(epochs):
-            loss, entropy = step(actions, logp_old, adv)
+        with without_grappler():  # a small float64 graph (`nasnet_search.graph_options`)
+            for _ in range(epochs):
+                loss, entropy = step(actions, logp_old, adv)
         return {"loss": float(loss), "entropy": float(entropy)}

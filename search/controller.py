@@ -16,6 +16,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from nasnet_search.graph_options import without_grappler
+
 
 class Controller(keras.Model):
     """The policy over a space's decisions.
@@ -198,7 +200,8 @@ class Controller(keras.Model):
             self._sample_fn = tf.function(lambda u: self.run(uniforms=u), reduce_retracing=True)
         # float32 as the policy computes (float64 uniforms only add Grappler log lines).
         uniforms = rng.random((1, len(self.decisions))).astype("float32")
-        actions, logp, ent = self._sample_fn(uniforms)
+        with without_grappler():  # a small float64 graph (`nasnet_search.graph_options`)
+            actions, logp, ent = self._sample_fn(uniforms)
         return ([int(a) for a in np.asarray(actions)[0]], float(np.sum(logp)),
                 float(np.sum(ent)))
 

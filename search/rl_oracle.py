@@ -16,6 +16,7 @@ import numpy as np
 
 from nasnet_search import storage
 from nasnet_search.algorithms import PolicyTrainer, advantages, rl_settings
+from nasnet_search.graph_options import without_grappler
 from nasnet_search.oracles import NASOracle
 
 
@@ -86,7 +87,8 @@ class RLOracle(NASOracle):
             self._batch_sample_fn = tf.function(lambda u: controller.run(uniforms=u),
                                                 reduce_retracing=True)
         uniforms = self.rng.random((count, len(self.decisions))).astype("float32")
-        actions, logps, _ = self._batch_sample_fn(uniforms)
+        with without_grappler():  # a small float64 graph (`nasnet_search.graph_options`)
+            actions, logps, _ = self._batch_sample_fn(uniforms)
         actions, logps = np.asarray(actions), np.sum(np.asarray(logps), axis=1)
         return [([int(a) for a in row], {"logp": float(lp), "version": self.policy_version})
                 for row, lp in zip(actions, logps)]

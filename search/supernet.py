@@ -201,9 +201,12 @@ class SupernetCell(keras.layers.Layer):
         def compact():  # the child's concatenation of exactly k chunks
             shape = tf.shape(x1)
             parts = tf.reshape(x1, tf.concat([shape[:3], [chunks, -1]], 0))
-            # The k used chunks in order (a stable sort puts the ones first; fixed shape).
+            # The k used chunks in order (a stable sort puts the ones first; fixed shape),
+            # picked by a 0/1 matrix, not a gather: the gradient then keeps no int32
+            # intermediate, which TensorFlow's type inference of the cond warns about.
             used = tf.argsort(1 - src_mask, stable=True)[:k]
-            picked = tf.gather(parts, used, axis=3)
+            select = tf.one_hot(used, chunks, dtype=x1.dtype)
+            picked = tf.einsum("bhwcf,kc->bhwkf", parts, select)
             return tf.reshape(picked, tf.concat([shape[:3], [self.filters]], 0))
 
         return tf.cond(tf.equal(tf.reduce_sum(src_mask), k), compact, project)

@@ -198,14 +198,14 @@ def test_bad_arguments(tmp_path):
         WeightSharingTuner(oracle, optimize_graph="yes", directory=str(tmp_path))
     # A step made without Grappler runs with TensorFlow's graph optimizer off, and only
     # while it runs.
-    from nasnet_search.weight_sharing import _Step
+    from nasnet_search.graph_options import GraphStep
 
     def meta_optimizer_off():
         return tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer")
 
-    assert _Step(meta_optimizer_off, optimize_graph=False)() is True
+    assert GraphStep(meta_optimizer_off, optimize_graph=False)() is True
     assert not meta_optimizer_off()
-    assert not _Step(meta_optimizer_off, optimize_graph=True)()
+    assert not GraphStep(meta_optimizer_off, optimize_graph=True)()
     # "auto": Grappler only for long (or unbounded) searches; nothing is traced here.
     for max_time, expected in ((300, False), (None, True), (3600, True)):
         auto = WeightSharingTuner(oracle, filters=4, directory=str(tmp_path),
@@ -255,7 +255,8 @@ SCRIPT = textwrap.dedent("""
 def _run(tmp_path, mode, epochs, **kwargs):
     script = tmp_path / "search.py"
     script.write_text(SCRIPT)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    # TensorFlow's warnings shown (level 1 hides only its INFO lines).
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "1"}
     return subprocess.Popen([sys.executable, str(script), str(tmp_path), mode, str(epochs)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, **kwargs)
@@ -279,6 +280,9 @@ def test_sigkill_then_resume_loses_at_most_the_current_epoch(tmp_path):
     out, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, out
     assert "TRACES 1 1" in out
+    # Warnings a user cannot act on: Grappler on the controller's float64 graphs, and type
+    # inference on a cond whose gradient kept an int32 intermediate.
+    assert "Not handling type" not in out and "Type inference failed" not in out, out[-3000:]
     state = json.loads(state_file.read_text())
     assert [h["epoch"] for h in state["history"]] == [1, 2, 3, 4]
     assert state["history"][:saved["epoch"]] == saved["history"]
