@@ -2,7 +2,8 @@
 
     python benchmarks/weight_sharing.py [--preset enas] [--selection switch gather]
                                         [--steps 30] [--archs 200] [--json]
-    python benchmarks/weight_sharing.py --ranking [--search-seconds 180] [--architectures 10]
+    python benchmarks/weight_sharing.py --ranking [--search-seconds 180 | --project DIR]
+                                        [--architectures 10]
     python benchmarks/weight_sharing.py --quality [--seeds 0 1 2] [--search-seconds 180]
     python benchmarks/weight_sharing.py --learning [--epochs 12] [--pool K]
 
@@ -19,7 +20,10 @@
     warm-up (their tracing).
 (c) ``--ranking``: after a random-search-with-weight-sharing run, Kendall tau between
     the supernet's scores (whole validation split) of ``--architectures`` random cells and
-    their test accuracy when retrained stand-alone (as the demo retrains).
+    their test accuracy when retrained stand-alone (as the demo retrains).  With
+    ``--project DIR``: no search; the supernet of that finished ``nasnet-search run
+    --weight-sharing`` project scores ``--architectures`` of its final candidates, spread
+    over their range of scores.
 (d) ``--quality``: per seed, RL with weight sharing (REINFORCE, ENAS settings), random
     search with weight sharing, and one uniformly random cell, each retrained the same
     way (N = 1, ``--retrain-filters`` F, ``--retrain-epochs`` on digits' train+validation,
@@ -195,14 +199,49 @@ def kendall_tau(a, b):
     return float(total / (n * (n - 1) / 2))
 
 
+def _finished_project(path):
+    """The tuner of a finished ``nasnet-search run --weight-sharing`` project, its validation
+    split as the search scored it, and the final candidates in its journal."""
+    from nasnet_search import cli, storage
+    from nasnet_search.weight_sharing import JOURNAL
+
+    config = storage.read_json(os.path.join(path, "search_config.json"))
+    tuner = cli.make_weight_sharing_tuner(config, overwrite=False, verbose=0)
+    if tuner.result is None:
+        raise SystemExit(f"--project {path}: the search has not finished (no final choice).")
+    tuner._make_steps(1)  # loads the saved shared weights
+    _, (xv, yv), _ = cli._load_data(config)
+    final = [r for r in storage.read_jsonl(os.path.join(path, JOURNAL)) if r["phase"] == "final"]
+    return tuner, (np.asarray(xv, "float32"), np.asarray(yv, "int32")), final
+
+
+def _ranked_architectures(space, final, count, rng):
+    """``count`` of the search's final candidates spread over their range of subset scores
+    (best, worst and evenly between), or random cells when there is no search."""
+    if not final:
+        return [space.random_actions(rng) for _ in range(count)]
+    ordered = sorted(final, key=lambda r: -r["reward"])
+    picks = np.unique(np.linspace(0, len(ordered) - 1, count).round().astype(int))
+    return [ordered[i]["actions"] for i in picks]
+
+
 def ranking(args, space, directory):
+    """Kendall tau between supernet scores and stand-alone retrained accuracy: after a
+    random-search-with-weight-sharing run of ``--search-seconds``, for random cells; or, with
+    ``--project``, for the final candidates of that finished search (scored again on its
+    validation split by its trained supernet)."""
     data = _digits()
-    tuner = _search(space, "random", 0, args.search_seconds, data, directory)
     rng = np.random.default_rng(100)
-    full = tuner._batches(data[1][0].astype("float32"), data[1][1].astype("int32"))
+    final = []
+    if args.project:
+        tuner, validation, final = _finished_project(args.project)
+        space = tuner.space
+    else:
+        tuner = _search(space, "random", 0, args.search_seconds, data, directory)
+        validation = (data[1][0].astype("float32"), data[1][1].astype("int32"))
+    full = tuner._batches(*validation)
     rows = []
-    for _ in range(args.architectures):
-        actions = space.random_actions(rng)
+    for actions in _ranked_architectures(space, final, args.architectures, rng):
         shared = tuner._score(actions, full)
         accuracy = _retrain(args, space, space.decode_actions(actions), data, seed=0)
         rows.append((shared, accuracy))
@@ -296,6 +335,9 @@ def main():
                              "cells)")
     parser.add_argument("--retrain-batch-size", type=int, default=64)
     parser.add_argument("--directory", default="/tmp/nasnet_ws_benchmark")
+    parser.add_argument("--project", default=None,
+                        help="--ranking: rank the final candidates of this finished "
+                             "`nasnet-search run --weight-sharing` project instead of searching")
     args = parser.parse_args()
     if args.ranking or args.quality or args.learning:
         space = NASNetSearchSpace.preset(args.preset)
