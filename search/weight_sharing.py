@@ -237,7 +237,7 @@ class WeightSharingTuner(kt.Tuner):
             weight decay and global-norm clipping.
         warmup_epochs: epochs of uniform path sampling before the strategy proposes.
         archs_per_epoch: architectures the strategy proposes and learns from per epoch
-            (50: about 3 per training step on digits, 17 steps an epoch; ENAS scored 300
+            (50: 2-3 per training step on digits, 17-22 steps an epoch; ENAS scored 300
             per 282 steps of CIFAR-10, each on one batch).
         score_batches: batches of the fixed validation subset each proposal is scored on.
         final_samples, final_top: the final choice (module docstring).
