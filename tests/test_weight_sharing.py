@@ -400,6 +400,9 @@ MIRRORED = textwrap.dedent("""
            "difference": max(float(np.max(np.abs(a.numpy() - b.numpy())))
                              for a, b in zip(mirrored.weights, plain.weights)),
            "traces": mirrored_steps.train_step.experimental_get_tracing_count(),
+           # Scoring runs on one device, with the (equal) mirrored weights.
+           "scores": [float(plain_steps.score_step(x, y, arch)),
+                      float(mirrored_steps.score_step(x, y, arch))],
            "replicas": strategy.num_replicas_in_sync}
     from nasnet_search import RandomOracle, WeightSharingTuner
 
@@ -427,6 +430,7 @@ def test_a_mirrored_strategy_computes_the_one_device_step(tmp_path):
     # gradient is zero up to round-off, e.g. a BatchNorm offset followed by BatchNorm).
     assert out["moved"] > 1e-2
     assert out["difference"] < 1e-5, out
+    assert out["scores"][0] == out["scores"][1]
     assert "`batch_size` (63) must be divisible by the strategy's 2 replicas" in out["odd_batch"]
 
 
