@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 
-from nasnet_search.graph_options import without_grappler
+from nasnet_search.graph_options import GraphStep
 
 ALGORITHMS = ("reinforce", "ppo")
 REWARD_TRANSFORMS = ("identity", "cube")
@@ -180,7 +180,8 @@ class PolicyTrainer:
                 self.optimizer.apply(grads, variables)
                 return loss, entropy
 
-            self._step = step
+            # A small float64 graph: no Grappler (`nasnet_search.graph_options`).
+            self._step = GraphStep(step, optimize_graph=False)
         return self._step
 
     def update(self, actions, logp_old, adv):
@@ -190,7 +191,6 @@ class PolicyTrainer:
         adv = np.asarray(adv, "float64")
         epochs = self.settings.ppo_epochs if self.settings.algorithm == "ppo" else 1
         step = self._train_step()
-        with without_grappler():  # a small float64 graph (`nasnet_search.graph_options`)
-            for _ in range(epochs):
-                loss, entropy = step(actions, logp_old, adv)
+        for _ in range(epochs):
+            loss, entropy = step(actions, logp_old, adv)
         return {"loss": float(loss), "entropy": float(entropy)}

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from nasnet_search.graph_options import without_grappler
+from nasnet_search.graph_options import GraphStep
 
 
 class Controller(keras.Model):
@@ -192,16 +192,22 @@ class Controller(keras.Model):
         """Per-decision log-probabilities of ``actions`` (teacher forcing)."""
         return self.run(actions=actions)[1]
 
-    def sample(self, rng):
-        """One architecture: ``(actions, log_prob, entropy)``; consumes the numpy ``rng``."""
+    def sample_from_uniforms(self, uniforms):
+        """``run(uniforms=uniforms)`` as one traced graph (any number of rows), run
+        without Grappler: a small float64 graph (`nasnet_search.graph_options`)."""
         if self._sample_fn is None:
             import tensorflow as tf
 
-            self._sample_fn = tf.function(lambda u: self.run(uniforms=u), reduce_retracing=True)
+            self._sample_fn = GraphStep(
+                tf.function(lambda u: self.run(uniforms=u), reduce_retracing=True),
+                optimize_graph=False)
+        return self._sample_fn(uniforms)
+
+    def sample(self, rng):
+        """One architecture: ``(actions, log_prob, entropy)``; consumes the numpy ``rng``."""
         # float32 as the policy computes (float64 uniforms only add Grappler log lines).
         uniforms = rng.random((1, len(self.decisions))).astype("float32")
-        with without_grappler():  # a small float64 graph (`nasnet_search.graph_options`)
-            actions, logp, ent = self._sample_fn(uniforms)
+        actions, logp, ent = self.sample_from_uniforms(uniforms)
         return ([int(a) for a in np.asarray(actions)[0]], float(np.sum(logp)),
                 float(np.sum(ent)))
 

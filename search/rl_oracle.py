@@ -16,7 +16,6 @@ import numpy as np
 
 from nasnet_search import storage
 from nasnet_search.algorithms import PolicyTrainer, advantages, rl_settings
-from nasnet_search.graph_options import without_grappler
 from nasnet_search.oracles import NASOracle
 
 
@@ -54,7 +53,6 @@ class RLOracle(NASOracle):
         # saves its own state less often, e.g. WeightSharingTuner at each epoch end).
         self.save_each_update = True
         self._unsaved_update = False
-        self._batch_sample_fn = None
 
     # Built lazily: keras-tuner workers construct the oracle but never sample (§2.1).
     @property
@@ -80,15 +78,8 @@ class RLOracle(NASOracle):
     def propose_batch(self, count):
         """``count`` proposals from the current policy in one controller call (the same
         numbers as ``count`` calls of `_propose`: the uniforms are drawn in the same order)."""
-        import tensorflow as tf
-
-        controller = self.controller
-        if self._batch_sample_fn is None:
-            self._batch_sample_fn = tf.function(lambda u: controller.run(uniforms=u),
-                                                reduce_retracing=True)
         uniforms = self.rng.random((count, len(self.decisions))).astype("float32")
-        with without_grappler():  # a small float64 graph (`nasnet_search.graph_options`)
-            actions, logps, _ = self._batch_sample_fn(uniforms)
+        actions, logps, _ = self.controller.sample_from_uniforms(uniforms)
         actions, logps = np.asarray(actions), np.sum(np.asarray(logps), axis=1)
         return [([int(a) for a in row], {"logp": float(lp), "version": self.policy_version})
                 for row, lp in zip(actions, logps)]
