@@ -57,6 +57,7 @@ from nasnet_keras.tflite import TFLiteModel
 from nasnet_keras.benchmark import benchmark_backends
 from nasnet_keras.optimizers import FusedAdam, FusedSGD, fused, prepare_training
 from nasnet_keras.batch_norm import recalibrate_batch_norm
+from nasnet_keras.normalization import FusedBatchNormalization
 from nasnet_keras.recurrent_genotypes import NAS_CELL, RecurrentCellSpec
 from nasnet_keras.recurrent import NASCell, RecurrentCell
 from nasnet_keras.language_model import Perplexity, language_model
@@ -74,7 +75,7 @@ __all__ = [
     "check_head", "freeze_backbone", "replace_head", "set_trainable", "two_phase_finetune",
     "DataInfo", "load_arrays", "load_data", "export_saved_model", "export_tflite",
     "saved_model_outputs", "tflite_outputs", "FusedAdam", "FusedSGD", "fused",
-    "prepare_training", "recalibrate_batch_norm", "TFLiteModel", "benchmark_backends",
+    "prepare_training", "recalibrate_batch_norm", "FusedBatchNormalization", "TFLiteModel", "benchmark_backends",
     "NASCell", "RecurrentCell", "RecurrentCellSpec", "NAS_CELL", "plot_recurrent_cell",
     "Perplexity", "language_model", "TextInfo", "load_text",
 ]

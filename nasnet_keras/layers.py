@@ -9,6 +9,8 @@ through these names, so a loader never depends on layer order.
 import keras
 from keras import ops
 
+from nasnet_keras.normalization import FusedBatchNormalization
+
 _BN_NAMES = ("gamma", "beta", "moving_mean", "moving_variance")
 
 
@@ -49,7 +51,7 @@ def make_separable_conv(filters, kernel_size, strides=1, padding="same", weight_
 
 
 def make_bn(momentum, epsilon, name=None):
-    return keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon, name=name)
+    return FusedBatchNormalization(momentum=momentum, epsilon=epsilon, name=name)
 
 
 def bn_variables(prefix, bn):

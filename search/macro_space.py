@@ -196,6 +196,8 @@ def build_macro_model(arch, input_shape=(32, 32, 3), classes=10, name="child",
                       classifier_activation="softmax"):
     import keras
 
+    from nasnet_keras.normalization import FusedBatchNormalization
+
     if len(input_shape) != 3 or any(s is None for s in input_shape[:2]):
         raise ValueError(f"`input_shape` must be a static (height, width, channels), got {input_shape!r}.")
     image = keras.Input(shape=tuple(input_shape), name=f"{name}_input")
@@ -205,7 +207,7 @@ def build_macro_model(arch, input_shape=(32, 32, 3), classes=10, name="child",
         x = keras.layers.Conv2D(layer.filters, (layer.filter_height, layer.filter_width),
                                 strides=(layer.stride_height, layer.stride_width), padding="same",
                                 use_bias=False, name=f"{name}_conv{i}")(x)
-        x = keras.layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = FusedBatchNormalization(name=f"{name}_bn{i}")(x)
         outputs.append(keras.layers.ReLU(name=f"{name}_relu{i}")(x))
     x = _merge([outputs[i] for i in arch.outputs])
     x = keras.layers.GlobalAveragePooling2D(name=f"{name}_pool")(x)

@@ -1,0 +1,60 @@
+"""`FusedBatchNormalization`: Keras' BatchNormalization whose training pass is one kernel.
+
+Keras 3 normalizes a training batch with about twenty elementary ops (the moments,
+then scale and shift) and differentiates each of them: in a proxy search child (64
+BatchNorm layers) that was 2,500 of the train step's 7,600 ops, traced and optimized
+again for every child.  TensorFlow's ``FusedBatchNormV3`` computes the same normalization
+in one op, and its gradient in one more.  The layer keeps Keras' variables, config and
+moving-statistics rule (the biased batch variance,
+``moving = moving * momentum + batch * (1 - momentum)``), so weights, checkpoints and
+``.keras`` files are interchangeable with ``keras.layers.BatchNormalization``; outputs,
+gradients and statistics agree with Keras' within float32 round-off.
+
+Inference keeps Keras' own computation (so models stay equal to keras.applications to
+the last bit that test checks), and so does anything the fused kernel does not cover:
+another backend, masks, renorm, synchronized statistics, inputs that are not 4-D with
+channels last, no ``scale`` or ``center``, float64, or an epsilon below cuDNN's minimum.
+"""
+
+import keras
+
+_FUSABLE_DTYPES = ("float16", "bfloat16", "float32")
+_MIN_EPSILON = 1.001e-5  # cuDNN's lower bound for the fused kernel's epsilon
+
+
+@keras.saving.register_keras_serializable(package="nasnet_keras")
+class FusedBatchNormalization(keras.layers.BatchNormalization):
+    """``keras.layers.BatchNormalization`` with a fused training pass on TensorFlow.
+
+    Same arguments as ``keras.layers.BatchNormalization`` (see the module docstring for
+    when Keras' own path is taken instead).
+    """
+
+    def _fusable(self, inputs, training, mask):
+        return (training and self.trainable and mask is None and not self.renorm
+                and not self.synchronized and self.scale and self.center
+                and keras.backend.backend() == "tensorflow" and len(inputs.shape) == 4
+                and self.axis in (-1, 3) and self.epsilon >= _MIN_EPSILON
+                and keras.backend.standardize_dtype(inputs.dtype) in _FUSABLE_DTYPES)
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._fusable(inputs, training, mask):
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        # Keras normalizes in float32 whatever the compute dtype; so does this.
+        x = tf.cast(inputs, tf.float32)
+        empty = tf.constant([], tf.float32)
+        y, mean, unbiased_variance = tf.raw_ops.FusedBatchNormV3(
+            x=x, scale=tf.cast(self.gamma, tf.float32), offset=tf.cast(self.beta, tf.float32),
+            mean=empty, variance=empty, epsilon=self.epsilon, exponential_avg_factor=1.0,
+            data_format="NHWC", is_training=True)[:3]
+        # The kernel returns the batch variance with Bessel's correction, n / (n - 1);
+        # Keras' moving variance averages the biased one.
+        n = tf.cast(tf.size(x, out_type=tf.int64) // int(x.shape[-1]), tf.float32)
+        variance = unbiased_variance * ((n - 1.0) / tf.maximum(n, 1.0))
+        momentum = self.momentum
+        self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
+        self.moving_variance.assign(
+            self.moving_variance * momentum + variance * (1.0 - momentum))
+        return tf.cast(y, self.compute_dtype)
