@@ -2,10 +2,11 @@
 
     python benchmarks/child_cost.py [--cases proxy cifar mobile] [--children 2] [--json]
 
-"before" is how `NASTuner` compiled children until now: Keras' Adam, variables
-created by the first trace (so TensorFlow traces the train step twice).  "after"
-is the default now: `nasnet_keras.FusedAdam` and `prepare_training` (one trace,
-one fused op per variable).  Children of the two kinds alternate in one process,
+"before" is how `NASTuner` trained children before issue 13: Keras' Adam and
+Keras' BatchNormalization, variables created by the first trace (so TensorFlow
+traces the train step twice).  "after" is the default now: `nasnet_keras.FusedAdam`,
+`nasnet_keras.FusedBatchNormalization` and `prepare_training` (one trace, one fused
+op per variable and per normalization).  Children of the two kinds alternate in one process,
 as a search's children follow each other; each row is the median over children.
 
 - proxy: a NASNet-space child (N = 1, F = 8, 32 px, about 200 variables) on
@@ -19,6 +20,7 @@ trains at full speed).  Share = fixed cost / (build + both epochs): the part of 
 """
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -62,10 +64,29 @@ def _cases():
     }
 
 
+@contextlib.contextmanager
+def _keras_batch_norm():
+    """Blocks built meanwhile use keras.layers.BatchNormalization, as before issue 13."""
+    import nasnet_keras.layers
+    import nasnet_keras.model
+
+    fused = nasnet_keras.layers.make_bn
+
+    def keras_bn(momentum, epsilon, name=None):
+        return keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon, name=name)
+
+    nasnet_keras.layers.make_bn = nasnet_keras.model.make_bn = keras_bn
+    try:
+        yield
+    finally:
+        nasnet_keras.layers.make_bn = nasnet_keras.model.make_bn = fused
+
+
 def one_child(build, data, fit_kwargs, after):
     keras.backend.clear_session()
     start = time.perf_counter()
-    model = build()
+    with contextlib.nullcontext() if after else _keras_batch_norm():
+        model = build()
     optimizer = nk.FusedAdam(3e-3) if after else keras.optimizers.Adam(3e-3)
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])

@@ -167,5 +167,34 @@ def prepare_training(model, x, y=None):
     batch = _first_batch(x, y)
     if batch is None or not hasattr(model, "_symbolic_build"):
         return False
-    model._symbolic_build(data_batch=batch)
+    if not _build_from_known_outputs(model, batch):
+        model._symbolic_build(data_batch=batch)
+    return True
+
+
+def _build_from_known_outputs(model, batch):
+    """What Keras' ``_symbolic_build`` does, without tracing the model: it traces a whole
+    forward pass only to learn the shapes of the predictions, which a built functional
+    model already knows.  False (nothing built) for any other model."""
+    from keras.src.backend import compute_output_spec
+    from keras.src.models.functional import Functional
+    from keras.src.trainers.data_adapters import data_adapter_utils
+
+    if not isinstance(model, Functional) or not all(
+            layer.built for layer in model._flatten_layers()):
+        return False
+    to_spec = lambda v: None if v is None else keras.KerasTensor(  # noqa: E731
+        v.shape, keras.backend.standardize_dtype(v.dtype))
+    x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(
+        keras.tree.map_structure(to_spec, batch))
+    y_pred = keras.tree.map_structure(
+        lambda t: keras.KerasTensor(t.shape, t.dtype), model._outputs_struct)
+    if model._compile_metrics is not None and not model._compile_metrics.built:
+        compute_output_spec(model.compute_metrics, x, y, y_pred, sample_weight=sample_weight)
+    if model._compile_loss is not None and not model._compile_loss.built:
+        compute_output_spec(model._compute_loss, x, y, y_pred, sample_weight=sample_weight,
+                            training=False)
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    model._post_build()
     return True

@@ -120,3 +120,40 @@ def test_a_search_child_is_traced_once_and_uses_the_fused_optimizer(tmp_path):
     trained = children[1:]  # the first build only finds the hypermodel's hyperparameters
     assert [c["traces"] for c in trained] == [1, 1, 1]
     assert {c["optimizer"] for c in trained} == {"FusedAdam"}
+
+
+def test_prepare_training_builds_without_tracing_a_functional_model():
+    model = _model()
+    model.compile(optimizer=FusedAdam(3e-3), metrics=["accuracy"],
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    calls = [0]
+    call = model.call
+
+    def counted(*args, **kwargs):
+        calls[0] += 1
+        return call(*args, **kwargs)
+
+    model.call = counted
+    x, y = _data()
+    assert nk.prepare_training(model, x, y)
+    assert calls[0] == 0  # the predictions' shapes are known: nothing traced
+    assert model.optimizer.built and model._compile_metrics.built and model._compile_loss.built
+    logs = model.fit(x, y, batch_size=16, epochs=1, verbose=0).history
+    assert calls[0] == 1 and np.isfinite(logs["loss"][0]) and "accuracy" in logs
+
+
+def test_prepare_training_builds_a_subclassed_model_the_keras_way():
+    class Small(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(3)
+
+        def call(self, x):
+            return self.dense(keras.ops.mean(x, axis=(1, 2)))
+
+    model = Small()
+    model.compile(optimizer=FusedAdam(3e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    x, y = _data()
+    assert nk.prepare_training(model, x, y)
+    assert model.built and model.optimizer.built and model._compile_metrics.built
