@@ -5,9 +5,11 @@
 "before" is how `NASTuner` trained children before issue 13: Keras' Adam and
 Keras' BatchNormalization, variables created by the first trace (so TensorFlow
 traces the train step twice).  "after" is the default now: `nasnet_keras.FusedAdam`,
-`nasnet_keras.FusedBatchNormalization` and `prepare_training` (one trace, one fused
-op per variable and per normalization).  Children of the two kinds alternate in one process,
-as a search's children follow each other; each row is the median over children.
+`nasnet_keras.FusedBatchNormalization`, `prepare_training` and
+`short_run_graph_optimization` (one trace, one fused op per variable and per
+normalization, one Grappler iteration), as `NASTuner` trains children.  Children of
+the two kinds alternate in one process, as a search's children follow each other;
+each row is the median over children.
 
 - proxy: a NASNet-space child (N = 1, F = 8, 32 px, about 200 variables) on
   digits (1,149 train / 288 validation images, batch 64), 2 epochs;
@@ -16,7 +18,8 @@ as a search's children follow each other; each row is the median over children.
 
 Fixed cost = build + first epoch - second epoch (what the child pays before it
 trains at full speed).  Share = fixed cost / (build + both epochs): the part of a
-2-epoch trial spent outside fit's steady state.
+2-epoch trial spent outside fit's steady state; share1 = fixed cost / (build + first
+epoch), the same for a 1-epoch trial (`nasnet-search run`'s default).
 """
 
 import argparse
@@ -33,6 +36,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import nasnet_keras as nk  # noqa: E402
+from nasnet_keras.graph_optimization import short_run_graph_optimization  # noqa: E402
 from nasnet_keras.optimizers import prepare_training  # noqa: E402
 
 
@@ -107,12 +111,14 @@ def one_child(build, data, fit_kwargs, after):
         def on_epoch_end(self, epoch, logs=None):
             marks.append(time.perf_counter())
 
-    model.fit(*data, epochs=2, verbose=0, callbacks=[Clock()], **fit_kwargs)
+    with short_run_graph_optimization() if after else contextlib.nullcontext():
+        model.fit(*data, epochs=2, verbose=0, callbacks=[Clock()], **fit_kwargs)
     first, second = marks[0] - built, marks[1] - marks[0]
     build = built - start
     fixed = build + first - second
     return {"build_s": build, "first_epoch_s": first, "second_epoch_s": second,
             "fixed_s": fixed, "ratio": first / second, "share": fixed / (build + first + second),
+            "share1": fixed / (build + first),
             "traces": traces[0], "variables": len(model.trainable_variables)}
 
 
@@ -141,7 +147,8 @@ def main(argv=None):
                 print(f"{name:7s} {label:6s} vars {r['variables']:5.0f}  traces {r['traces']:.0f}  "
                       f"build {r['build_s']:6.1f} s  epoch 1 {r['first_epoch_s']:6.1f} s  "
                       f"epoch 2 {r['second_epoch_s']:6.1f} s  ratio {r['ratio']:4.1f}  "
-                      f"fixed {r['fixed_s']:6.1f} s  share {r['share']:.0%}", flush=True)
+                      f"fixed {r['fixed_s']:6.1f} s  share {r['share']:.0%}  share1 {r['share1']:.0%}",
+                      flush=True)
     if args.json:
         print(json.dumps(rows))
 

@@ -37,6 +37,7 @@ from keras_tuner.engine.trial import TrialStatus
 from keras_tuner.src.engine import tuner_utils
 from keras_tuner.src.engine.tuner import maybe_compute_model_size, maybe_distribute
 
+from nasnet_keras.graph_optimization import short_run_graph_optimization
 from nasnet_search import distributed, storage
 from nasnet_search.oracles import failure_reason
 
@@ -239,7 +240,7 @@ class NASTuner(kt.Tuner):
         """``HyperModel.fit`` (``model.fit`` unless the hypermodel defines its own), as
         ``{metric: [value per epoch]}``; out of memory fails the trial."""
         try:
-            with maybe_distribute(self.distribution_strategy):
+            with maybe_distribute(self.distribution_strategy), short_run_graph_optimization():
                 results = self.hypermodel.fit(hp, model, *fit_args, **fit_kwargs)
         except MemoryError as e:
             raise kt.errors.FailedTrialError(f"out of memory: {e}") from e

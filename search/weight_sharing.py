@@ -66,6 +66,7 @@ def retrain_architecture(space, genotype, x, y, evaluation_data, input_shape=(32
     """Train ``genotype``'s child from scratch (FusedAdam, one trace of the train step) and
     return ``(model, accuracy on evaluation_data)``."""
     import nasnet_keras as nk
+    from nasnet_keras.graph_optimization import short_run_graph_optimization
 
     keras.utils.set_random_seed(seed)
     model = space.build_model(genotype, input_shape=tuple(input_shape), classes=classes,
@@ -73,8 +74,9 @@ def retrain_architecture(space, genotype, x, y, evaluation_data, input_shape=(32
     model.compile(optimizer=nk.FusedAdam(learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     nk.prepare_training(model, x, y)
-    model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
-    _, accuracy = model.evaluate(*evaluation_data, batch_size=256, verbose=0)
+    with short_run_graph_optimization():
+        model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
+        _, accuracy = model.evaluate(*evaluation_data, batch_size=256, verbose=0)
     return model, float(accuracy)
 
 

@@ -157,3 +157,30 @@ def test_prepare_training_builds_a_subclassed_model_the_keras_way():
     x, y = _data()
     assert nk.prepare_training(model, x, y)
     assert model.built and model.optimizer.built and model._compile_metrics.built
+
+
+def test_short_run_graph_optimization_sets_and_restores_the_call_options():
+    from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
+    from tensorflow.python.eager import context
+
+    from nasnet_keras.graph_optimization import short_run_graph_optimization
+
+    def rewrite():
+        serialized = context.context().function_call_options.config_proto_serialized
+        return config_pb2.ConfigProto.FromString(serialized).graph_options.rewrite_options
+
+    config = rewriter_config_pb2.RewriterConfig
+    before = rewrite()
+    x, y = _data()
+    with short_run_graph_optimization():
+        inside = rewrite()
+        assert inside.meta_optimizer_iterations == config.ONE
+        assert inside.memory_optimization == config.NO_MEM_OPT
+        assert inside.layout_optimizer == config.OFF
+        assert inside.remapping == before.remapping  # the passes that pay stay as they were
+        _, _, model = _train(FusedAdam(3e-3), steps=3)
+        short = model.evaluate(x, y, verbose=0)
+    assert rewrite() == before
+    # The same graph, optimized once: the same numbers.
+    _, _, model = _train(FusedAdam(3e-3), steps=3)
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(short, rel=1e-6)
