@@ -183,8 +183,10 @@ def _build_from_known_outputs(model, batch):
     if not isinstance(model, Functional) or not all(
             layer.built for layer in model._flatten_layers()):
         return False
-    to_spec = lambda v: None if v is None else keras.KerasTensor(  # noqa: E731
-        v.shape, keras.backend.standardize_dtype(v.dtype))
+    def to_spec(v):
+        return None if v is None else keras.KerasTensor(
+            v.shape, keras.backend.standardize_dtype(v.dtype))
+
     x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(
         keras.tree.map_structure(to_spec, batch))
     y_pred = keras.tree.map_structure(

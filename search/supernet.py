@@ -25,8 +25,9 @@ Design (one_shot.md §5; each choice was checked against the plain child, see
   Where the child skips the projection because the concatenation already has the
   cell's width, the supernet compacts the used chunks instead (a ``tf.cond`` on the
   number of concatenated states).
-- **BatchNormalization**: Keras' own layers, as in the child, so weights and moving
-  statistics map one to one.  Training and scoring both use batch statistics (ENAS;
+- **BatchNormalization**: the child's layers (`nasnet_keras.FusedBatchNormalization`,
+  Keras' own with a fused training pass), so weights and moving statistics map one to
+  one.  Training and scoring both use batch statistics (ENAS;
   one_shot.md §5.4: moving statistics shared by every path describe none of them);
   ``training=True`` only updates the moving statistics of the operations that ran.
   An extracted child therefore needs `nasnet_keras.recalibrate_batch_norm` before it
