@@ -10,6 +10,13 @@ moving-statistics rule (the biased batch variance,
 ``.keras`` files are interchangeable with ``keras.layers.BatchNormalization``; outputs,
 gradients and statistics agree with Keras' within float32 round-off.
 
+One difference shows only with NaN: where a ReLU is the layer's only consumer,
+TensorFlow's graph optimizer fuses the two into one training kernel (as it did for
+tf.keras 2's fused BatchNorm), and that kernel's ReLU turns NaN into 0.  A diverged
+model can then report a finite training loss (about log(classes)) instead of NaN, which
+``keras.callbacks.TerminateOnNaN`` does not see; its weights and its validation loss
+are still NaN.  `nasnet_search`'s tuner checks a child's weights for that reason.
+
 Inference keeps Keras' own computation (so models stay equal to keras.applications to
 the last bit that test checks), and so does anything the fused kernel does not cover:
 another backend, masks, renorm, synchronized statistics, inputs that are not 4-D with

@@ -291,6 +291,7 @@ class NASTuner(kt.Tuner):
             losses = history.get("loss", [])
             if any(not math.isfinite(v) for v in losses):
                 raise kt.errors.FailedTrialError(f"NaN or infinite loss at epoch {len(losses)}")
+            _check_finite_weights(model)
             best = self._best_epoch(history)
             runs.append(({k: v[min(best, len(v) - 1)] for k, v in history.items()}, best))
             value = runs[-1][0][objective.name]
@@ -513,6 +514,16 @@ def _prepare(model, fit_args, fit_kwargs):
         prepare_training(model, x, y)
     except Exception:  # noqa: BLE001 - Keras builds them in the first trace instead
         pass
+
+
+def _check_finite_weights(model):
+    """A diverged child fails even when its loss looks finite: TensorFlow's fused
+    BatchNorm+ReLU training kernel (Grappler's remapper) turns NaN into 0, so NaN weights
+    can give a constant loss of log(classes) instead of NaN."""
+    for weight in model.weights:
+        if not np.isfinite(keras.ops.convert_to_numpy(weight)).all():
+            raise kt.errors.FailedTrialError(
+                f"NaN or infinite weights after training ({weight.path}): the child diverged")
 
 
 class _RetracingFilter(logging.Filter):
