@@ -147,8 +147,8 @@ def main(argv=None):
                 print(f"{name:7s} {label:6s} vars {r['variables']:5.0f}  traces {r['traces']:.0f}  "
                       f"build {r['build_s']:6.1f} s  epoch 1 {r['first_epoch_s']:6.1f} s  "
                       f"epoch 2 {r['second_epoch_s']:6.1f} s  ratio {r['ratio']:4.1f}  "
-                      f"fixed {r['fixed_s']:6.1f} s  share {r['share']:.0%}  share1 {r['share1']:.0%}",
-                      flush=True)
+                      f"fixed {r['fixed_s']:6.1f} s  share {r['share']:.0%}  "
+                      f"share1 {r['share1']:.0%}", flush=True)
     if args.json:
         print(json.dumps(rows))
 

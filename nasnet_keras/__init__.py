@@ -75,7 +75,8 @@ __all__ = [
     "check_head", "freeze_backbone", "replace_head", "set_trainable", "two_phase_finetune",
     "DataInfo", "load_arrays", "load_data", "export_saved_model", "export_tflite",
     "saved_model_outputs", "tflite_outputs", "FusedAdam", "FusedSGD", "fused",
-    "prepare_training", "recalibrate_batch_norm", "FusedBatchNormalization", "TFLiteModel", "benchmark_backends",
+    "prepare_training", "recalibrate_batch_norm", "FusedBatchNormalization", "TFLiteModel",
+    "benchmark_backends",
     "NASCell", "RecurrentCell", "RecurrentCellSpec", "NAS_CELL", "plot_recurrent_cell",
     "Perplexity", "language_model", "TextInfo", "load_text",
 ]

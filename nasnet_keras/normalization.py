@@ -17,8 +17,9 @@ model can then report a finite training loss (about log(classes)) instead of NaN
 ``keras.callbacks.TerminateOnNaN`` does not see; its weights and its validation loss
 are still NaN.  `nasnet_search`'s tuner checks a child's weights for that reason.
 
-Inference keeps Keras' own computation (so models stay equal to keras.applications to
-the last bit that test checks), and so does anything the fused kernel does not cover:
+Inference keeps Keras' own computation (so a NASNet-A still predicts what
+keras.applications' does, as the parity tests check), and so does anything the fused
+kernel does not cover:
 another backend, masks, renorm, synchronized statistics, inputs that are not 4-D with
 channels last, no ``scale`` or ``center``, float64, or an epsilon below cuDNN's minimum.
 """

@@ -183,6 +183,7 @@ def _build_from_known_outputs(model, batch):
     if not isinstance(model, Functional) or not all(
             layer.built for layer in model._flatten_layers()):
         return False
+
     def to_spec(v):
         return None if v is None else keras.KerasTensor(
             v.shape, keras.backend.standardize_dtype(v.dtype))
