@@ -36,7 +36,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import nasnet_keras as nk  # noqa: E402
-from nasnet_keras.graph_optimization import short_run_graph_optimization  # noqa: E402
+from nasnet_search.graph_options import short_run_graph_optimization  # noqa: E402
 from nasnet_keras.optimizers import prepare_training  # noqa: E402
 
 

@@ -37,8 +37,8 @@ from keras_tuner.engine.trial import TrialStatus
 from keras_tuner.src.engine import tuner_utils
 from keras_tuner.src.engine.tuner import maybe_compute_model_size, maybe_distribute
 
-from nasnet_keras.graph_optimization import short_run_graph_optimization
 from nasnet_search import distributed, storage
+from nasnet_search.graph_options import short_run_graph_optimization
 from nasnet_search.oracles import failure_reason
 
 CHECKPOINT = "child.weights.h5"

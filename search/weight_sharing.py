@@ -38,7 +38,7 @@ import keras_tuner as kt
 import numpy as np
 
 from nasnet_search import storage
-from nasnet_search.graph_options import GraphStep
+from nasnet_search.graph_options import GraphStep, short_run_graph_optimization
 
 STATE_FORMAT = 1
 JOURNAL = "journal.jsonl"
@@ -66,7 +66,6 @@ def retrain_architecture(space, genotype, x, y, evaluation_data, input_shape=(32
     """Train ``genotype``'s child from scratch (FusedAdam, one trace of the train step) and
     return ``(model, accuracy on evaluation_data)``."""
     import nasnet_keras as nk
-    from nasnet_keras.graph_optimization import short_run_graph_optimization
 
     keras.utils.set_random_seed(seed)
     model = space.build_model(genotype, input_shape=tuple(input_shape), classes=classes,

@@ -163,7 +163,7 @@ def test_short_run_graph_optimization_sets_and_restores_the_call_options():
     from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
     from tensorflow.python.eager import context
 
-    from nasnet_keras.graph_optimization import short_run_graph_optimization
+    from nasnet_search.graph_options import short_run_graph_optimization
 
     def rewrite():
         serialized = context.context().function_call_options.config_proto_serialized
