@@ -21,13 +21,30 @@ Inference keeps Keras' own computation (so a NASNet-A still predicts what
 keras.applications' does, as the parity tests check), and so does anything the fused
 kernel does not cover:
 another backend, masks, renorm, synchronized statistics, inputs that are not 4-D with
-channels last, no ``scale`` or ``center``, float64, or an epsilon below cuDNN's minimum.
+channels last, no ``scale`` or ``center``, float64, or, where TensorFlow sees a GPU, an
+epsilon below cuDNN's minimum (TensorFlow's own ``fused_batch_norm`` raises smaller ones
+to 1.001e-5 for cuDNN; the CPU kernel takes any epsilon, such as the 1e-5 of NASNet's
+CIFAR models and of the search children).
 """
+
+import functools
 
 import keras
 
 _FUSABLE_DTYPES = ("float16", "bfloat16", "float32")
-_MIN_EPSILON = 1.001e-5  # cuDNN's lower bound for the fused kernel's epsilon
+_CUDNN_MIN_EPSILON = 1.001e-5  # TensorFlow's margin above cuDNN's CUDNN_BN_MIN_EPSILON
+
+
+@functools.lru_cache(maxsize=None)
+def _gpu_visible():
+    # Fixed once TensorFlow's runtime has started, which listing the devices does.
+    import tensorflow as tf
+
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
+def _min_epsilon():
+    return _CUDNN_MIN_EPSILON if _gpu_visible() else 0.0
 
 
 @keras.saving.register_keras_serializable(package="nasnet_keras")
@@ -42,7 +59,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         return (training and self.trainable and mask is None and not self.renorm
                 and not self.synchronized and self.scale and self.center
                 and keras.backend.backend() == "tensorflow" and len(inputs.shape) == 4
-                and self.axis in (-1, 3) and self.epsilon >= _MIN_EPSILON
+                and self.axis in (-1, 3) and self.epsilon > 0 and self.epsilon >= _min_epsilon()
                 and keras.backend.standardize_dtype(inputs.dtype) in _FUSABLE_DTYPES)
 
     def call(self, inputs, training=None, mask=None):

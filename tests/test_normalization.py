@@ -39,9 +39,12 @@ def _train(norm, steps=20, **norm_kwargs):
     return np.array(losses), model
 
 
-def test_20_steps_match_keras_within_float32_round_off():
-    their_losses, theirs = _train(keras.layers.BatchNormalization)
-    our_losses, ours = _train(FusedBatchNormalization)
+# 1e-3: NASNet's ImageNet models; 1e-5: its CIFAR models and the search children.
+@pytest.mark.parametrize("epsilon", [1e-3, 1e-5])
+def test_20_steps_match_keras_within_float32_round_off(epsilon):
+    their_losses, theirs = _train(keras.layers.BatchNormalization, epsilon=epsilon)
+    our_losses, ours = _train(FusedBatchNormalization, epsilon=epsilon)
+    assert ours.layers[2]._fusable(tf.zeros((1, 8, 8, 6)), True, None)
     np.testing.assert_allclose(our_losses, their_losses, rtol=1e-5, atol=1e-6)
     # Every weight, the moving means and (biased) variances included, in Keras' order.
     assert [w.path.split("/")[-1] for w in ours.weights] == [
@@ -91,8 +94,9 @@ def test_the_train_step_is_smaller():
     assert sum(ours.values()) < 0.8 * sum(theirs.values())
 
 
-@pytest.mark.parametrize("case", ["mask", "rank2", "renorm", "no_center", "float64", "epsilon"])
-def test_what_the_kernel_cannot_take_is_keras_own_computation(case):
+@pytest.mark.parametrize("case", ["mask", "rank2", "renorm", "no_center", "float64",
+                                  "epsilon_with_gpu"])
+def test_what_the_kernel_cannot_take_is_keras_own_computation(case, monkeypatch):
     rng = np.random.default_rng(4)
     kwargs, call = {}, {}
     x = rng.normal(size=(4, 5, 5, 3)).astype("float32")
@@ -106,8 +110,9 @@ def test_what_the_kernel_cannot_take_is_keras_own_computation(case):
         kwargs = {"center": False}
     elif case == "float64":
         x, kwargs = x.astype("float64"), {"dtype": "float64"}
-    elif case == "epsilon":
-        kwargs = {"epsilon": 1e-6}
+    elif case == "epsilon_with_gpu":  # cuDNN's minimum; the CPU kernel takes any epsilon
+        monkeypatch.setattr(nk.normalization, "_gpu_visible", lambda: True)
+        kwargs = {"epsilon": 1e-5}
     outputs = []
     for norm in (keras.layers.BatchNormalization, FusedBatchNormalization):
         layer = norm(**kwargs)
@@ -155,3 +160,20 @@ def test_models_and_search_children_use_it():
     norms = [layer for layer in model._flatten_layers(include_self=False)
              if isinstance(layer, keras.layers.BatchNormalization)]
     assert norms and all(isinstance(layer, FusedBatchNormalization) for layer in norms)
+
+
+def test_a_search_child_trains_through_the_fused_kernel():
+    from nasnet_search import NASNetSearchSpace
+
+    space = NASNetSearchSpace()
+    arch = space.decode_actions(space.random_actions(np.random.default_rng(0)))
+    model = space.build_model(arch, input_shape=(32, 32, 3), classes=10, num_cells=1, filters=4)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    step = tf.function(model.train_step)
+    spec = (tf.TensorSpec((None, 32, 32, 3)), tf.TensorSpec((None,), tf.int32))
+    ops = collections.Counter(
+        op.type for op in step.get_concrete_function(spec).graph.get_operations())
+    norms = [layer for layer in model._flatten_layers(include_self=False)
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) > 10 and {layer.epsilon for layer in norms} == {1e-5}
+    assert ops["FusedBatchNormV3"] == ops["FusedBatchNormGradV3"] == len(norms)
