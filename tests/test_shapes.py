@@ -59,3 +59,70 @@ def test_feature_pyramid_strides():
         "P2": (56, 56, 44), "P3": (28, 28, 264), "P4": (14, 14, 528), "P5": (7, 7, 1056)}
     with pytest.raises(ValueError, match="levels"):
         nk.feature_pyramid(nk.NASNetA("cifar"))
+
+
+def _cells():
+    from nasnet_search import NASNetSearchSpace
+
+    space = NASNetSearchSpace()
+    rng = np.random.default_rng(7)
+    searched = [space.decode_actions(space.random_actions(rng)) for _ in range(3)]
+    genotypes = [nk.NASNET_A, nk.NASNET_B, nk.NASNET_C, nk.PNASNET_5, *searched]
+    for genotype in genotypes:
+        for spec, strides in ((genotype.normal, 1), (genotype.reduction, 2)):
+            yield spec, strides
+
+
+@pytest.mark.parametrize("size, pad_mode", [(8, "keras"), (9, "keras"), (9, "tf"), (None, "tf")])
+def test_cells_know_their_output_shapes_without_tracing(size, pad_mode, monkeypatch):
+    """NASNetCell.compute_output_spec follows call's data flow on shapes: equal to what
+    Keras' trace of call gives, for every cell style, stride, padding mode and size."""
+    import keras
+    from keras.src.backend import compute_output_spec as traced_spec
+
+    for i, (spec, strides) in enumerate(_cells()):
+        k = spec.num_inputs
+        prev_size = None if size is None else (2 * size if strides == 1 else size)
+        mode = "reduce" if strides == 1 else "match"
+        inputs = [keras.KerasTensor((None, size, size, 12))] + [
+            keras.KerasTensor((None, prev_size, prev_size, 20))] * (k - 1)
+        cell = nk.NASNetCell(spec, filters=6, strides=strides, prev_mode=mode,
+                             pad_mode=pad_mode, name=f"cell_{i}")
+        cell.build([tuple(t.shape) for t in inputs])
+        expected = traced_spec(cell.call, inputs)
+        calls = []
+        monkeypatch.setattr(cell, "call", lambda *a, **kw: calls.append(1))
+        ours = cell.compute_output_spec(inputs)
+        monkeypatch.undo()
+        assert not calls, "compute_output_spec traced call"
+        expected = expected if isinstance(expected, list) else [expected]
+        ours = ours if isinstance(ours, list) else [ours]
+        assert [(t.shape, t.dtype) for t in ours] == [(t.shape, t.dtype) for t in expected], (
+            spec.describe(), strides)
+
+
+def test_an_operation_without_a_shape_rule_falls_back_to_keras_trace():
+    import keras
+
+    nk.register_operation("shape_test_op", lambda **kw: _NoShapeRule(name=kw["name"]))
+    try:
+        spec = nk.CellSpec(ops=["shape_test_op", "identity"], inputs=[0, 1], combine=["add"],
+                           concat=[2])
+        cell = nk.NASNetCell(spec, filters=4, prev_mode="match")
+        out = cell([keras.KerasTensor((None, 8, 8, 3)), keras.KerasTensor((None, 8, 8, 5))])
+    finally:
+        del nk.OPERATIONS["shape_test_op"]
+    assert tuple(out.shape) == (None, 8, 8, 4)
+
+
+def _no_shape_rule_layer():
+    import keras
+
+    class NoShapeRule(keras.layers.Layer):
+        def call(self, x, training=None):
+            return x * 2.0
+
+    return NoShapeRule
+
+
+_NoShapeRule = _no_shape_rule_layer()
