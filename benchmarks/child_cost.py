@@ -7,7 +7,8 @@ Keras' BatchNormalization, variables created by the first trace (so TensorFlow
 traces the train step twice).  "after" is the default now: `nasnet_keras.FusedAdam`,
 `nasnet_keras.FusedBatchNormalization`, `prepare_training` and
 `short_run_graph_optimization` (one trace, one fused op per variable and per
-normalization, one Grappler iteration), as `NASTuner` trains children.  Children of
+normalization, one Grappler iteration), with the modules' objects frozen out of
+Python's garbage collection, as `NASTuner` trains children.  Children of
 the two kinds alternate in one process, as a search's children follow each other;
 each row is the median over children.
 
@@ -24,6 +25,7 @@ epoch), the same for a 1-epoch trial (`nasnet-search run`'s default).
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import statistics
@@ -88,6 +90,16 @@ def _keras_batch_norm():
 
 def one_child(build, data, fit_kwargs, after):
     keras.backend.clear_session()
+    gc.collect()
+    if after:
+        gc.freeze()  # as NASTuner.search does
+    try:
+        return _timed_child(build, data, fit_kwargs, after)
+    finally:
+        gc.unfreeze()
+
+
+def _timed_child(build, data, fit_kwargs, after):
     start = time.perf_counter()
     with contextlib.nullcontext() if after else _keras_batch_norm():
         model = build()

@@ -1,5 +1,6 @@
 """NASTuner end to end on digits, failing children, export, the command line, data sets."""
 
+import gc
 import json
 import os
 import subprocess
@@ -24,6 +25,13 @@ def digits():
     return (x[:320], y[:320]), (xv[:96], yv[:96])
 
 
+class _FreezeProbe(keras.callbacks.Callback):
+    seen = []  # a class attribute: keras-tuner deep-copies callbacks for each run
+
+    def on_train_begin(self, logs=None):
+        _FreezeProbe.seen.append(gc.get_freeze_count())
+
+
 def test_rl_search_on_digits_end_to_end(tmp_path, digits, capsys):
     (x, y), val = digits
     space = NASNetSearchSpace(num_blocks=2)
@@ -32,7 +40,11 @@ def test_rl_search_on_digits_end_to_end(tmp_path, digits, capsys):
                      child_kwargs={"num_cells": 1, "filters": 4},
                      optimizer=lambda: keras.optimizers.Adam(3e-3),
                      directory=str(tmp_path), project_name="p")
-    tuner.search(x, y, validation_data=val, epochs=1, batch_size=64)
+    _FreezeProbe.seen.clear()
+    tuner.search(x, y, validation_data=val, epochs=1, batch_size=64, callbacks=[_FreezeProbe()])
+    # The garbage collector skipped the modules' objects while children trained, and only then.
+    assert len(_FreezeProbe.seen) == 3 and min(_FreezeProbe.seen) > 100_000
+    assert gc.get_freeze_count() == 0
 
     lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("trial ")]
     assert [l.split()[1] for l in lines] == ["1/3", "2/3", "3/3"]
