@@ -127,11 +127,24 @@ def _timed_child(build, data, fit_kwargs, after):
         model.fit(*data, epochs=2, verbose=0, callbacks=[Clock()], **fit_kwargs)
     first, second = marks[0] - built, marks[1] - marks[0]
     build = built - start
+    model.train_step = step
+    ops = _train_step_ops(model, data)
     fixed = build + first - second
     return {"build_s": build, "first_epoch_s": first, "second_epoch_s": second,
             "fixed_s": fixed, "ratio": first / second, "share": fixed / (build + first + second),
             "share1": fixed / (build + first),
-            "traces": traces[0], "variables": len(model.trainable_variables)}
+            "traces": traces[0], "variables": len(model.trainable_variables), "ops": ops}
+
+
+def _train_step_ops(model, data):
+    """Operations in the child's train step as traced (before Grappler), counted on a
+    trace of its own after the timings."""
+    import tensorflow as tf
+
+    x, y = data
+    spec = (tf.TensorSpec((None, *x.shape[1:]), tf.float32), tf.TensorSpec((None,), y.dtype))
+    graph = tf.function(model.train_step).get_concrete_function(spec).graph
+    return len(graph.get_operations())
 
 
 def main(argv=None):
@@ -156,7 +169,8 @@ def main(argv=None):
                                        for k in results[0]}
             if not args.json:
                 r = rows[f"{name} {label}"]
-                print(f"{name:7s} {label:6s} vars {r['variables']:5.0f}  traces {r['traces']:.0f}  "
+                print(f"{name:7s} {label:6s} vars {r['variables']:5.0f}  ops {r['ops']:5.0f}  "
+                      f"traces {r['traces']:.0f}  "
                       f"build {r['build_s']:6.1f} s  epoch 1 {r['first_epoch_s']:6.1f} s  "
                       f"epoch 2 {r['second_epoch_s']:6.1f} s  ratio {r['ratio']:4.1f}  "
                       f"fixed {r['fixed_s']:6.1f} s  share {r['share']:.0%}  "
