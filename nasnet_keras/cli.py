@@ -239,7 +239,9 @@ def cmd_finetune(args):
     paths = {"model": os.path.join(args.output, "model.keras"),
              "curves": os.path.join(args.output, "curves.png"),
              "metrics": os.path.join(args.output, "metrics.json")}
-    final.save(paths["model"])
+    # Saved uncompiled: a compiled copy would carry an optimizer that never ran, whose
+    # missing variables Keras warns about at every load.
+    keras.Model(final.inputs, final.outputs, name=final.name).save(paths["model"])
     _plot_curves(histories.values(), paths["curves"])
     with open(paths["metrics"], "w", encoding="utf8") as f:
         json.dump(metrics, f, indent=1)

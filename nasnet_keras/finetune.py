@@ -112,6 +112,13 @@ def freeze_backbone(model):
     return set_trainable(model, until="final")
 
 
+def _shuffle(train):
+    # A tf.data pipeline shuffles itself; Keras warns on every fit that it ignores shuffle=True.
+    import tensorflow as tf
+
+    return not isinstance(train, tf.data.Dataset)
+
+
 def two_phase_finetune(model, train, validation=None, head_epochs=3, finetune_epochs=3,
                        unfreeze_from=None, head_learning_rate=1e-3,
                        finetune_learning_rate=1e-4, loss="sparse_categorical_crossentropy",
@@ -151,7 +158,8 @@ def two_phase_finetune(model, train, validation=None, head_epochs=3, finetune_ep
         model.compile(optimizer=FusedAdam(head_learning_rate), **compile_kwargs)
         prepare_training(model, train)  # one trace of the train step, not two
         history["head"] = model.fit(train, validation_data=validation, epochs=head_epochs,
-                                    callbacks=callbacks, verbose=verbose)
+                                    callbacks=callbacks, verbose=verbose,
+                                    shuffle=_shuffle(train))
     if finetune_epochs:
         before = names[names.index(unfreeze_from) - 1] if names.index(unfreeze_from) else None
         set_trainable(model, until=before)
@@ -160,5 +168,6 @@ def two_phase_finetune(model, train, validation=None, head_epochs=3, finetune_ep
         history["finetune"] = model.fit(train, validation_data=validation,
                                         initial_epoch=head_epochs,
                                         epochs=head_epochs + finetune_epochs,
-                                        callbacks=callbacks, verbose=verbose)
+                                        callbacks=callbacks, verbose=verbose,
+                                        shuffle=_shuffle(train))
     return history

@@ -3,6 +3,7 @@ two-phase recipe and the fine-tune command on digits, data pipelines, bad input.
 
 import json
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -23,7 +24,7 @@ def test_a_frozen_backbone_is_the_same_in_training_and_inference(tmp_path):
     assert [o.shape[-1] for o in model.outputs] == [3, 3]  # the aux head was replaced too
     frozen = nk.freeze_backbone(model)
     assert frozen > 5 and model.get_layer("predictions").trainable
-    backbone = keras.Model(model.inputs, model.get_layer("final_relu").output)
+    backbone = keras.Model(model.input, model.get_layer("final_relu").output)
     x = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(backbone(x, training=True), backbone(x, training=False),
                                rtol=0, atol=1e-6)
@@ -58,17 +59,26 @@ def test_finetune_command_from_local_weights_on_digits(tmp_path, capsys):
     genotype = tmp_path / "genotype.json"
     genotype.write_text(nk.NASNET_A.to_json())
     out = tmp_path / "out"
-    paths = cli(["finetune", "--model", str(genotype), "--weights", weights, "--data", "digits",
-                 "--image-size", "32", "--num-cells", "1", "--penultimate-filters", "96",
-                 "--epochs", "3", "--batch-size", "64", "--learning-rate", "0.01",
-                 "--finetune-learning-rate", "0.001", "--aux-head", "--drop-path-keep-prob",
-                 "0.9", "--output", str(out)])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        paths = cli(["finetune", "--model", str(genotype), "--weights", weights, "--data",
+                     "digits", "--image-size", "32", "--num-cells", "1", "--penultimate-filters",
+                     "96", "--epochs", "3", "--batch-size", "64", "--learning-rate", "0.01",
+                     "--finetune-learning-rate", "0.001", "--aux-head", "--drop-path-keep-prob",
+                     "0.9", "--output", str(out)])
+    # Of the warnings a user sees (not the deprecations shown only to developers), only the
+    # one a user can act on: the weights file has no auxiliary head.
+    assert [str(w.message) for w in caught if issubclass(w.category, UserWarning)
+            and "auxiliary-head" not in str(w.message)] == []
     metrics = json.load(open(paths["metrics"]))
     # Chance is 0.10; the number is reported in the README.
     assert metrics["validation"]["accuracy"] > 0.5, metrics
     assert metrics["epochs"] == {"head": 2, "finetune": 1} and metrics["classes"] == 10
     assert os.path.getsize(paths["curves"]) > 10_000
-    model = keras.saving.load_model(paths["model"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = keras.saving.load_model(paths["model"])
+    assert [str(w.message) for w in caught if issubclass(w.category, UserWarning)] == []
     assert model.output_shape == (None, 10)
     assert "Epoch 1/2" in capsys.readouterr().out  # Keras progress bars
     with capsys.disabled():  # `pytest -s -k finetune_command` shows the number
