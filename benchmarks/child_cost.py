@@ -1,6 +1,7 @@
 """A child's fixed cost: time outside steady-state training, before and after, same run.
 
     python benchmarks/child_cost.py [--cases proxy cifar mobile] [--children 2] [--json]
+    python benchmarks/child_cost.py --pieces [--cases proxy] [--children 3]
 
 "before" is how `NASTuner` trained children before issue 13: Keras' Adam and
 Keras' BatchNormalization, variables created by the first trace (so TensorFlow
@@ -16,6 +17,12 @@ each row is the median over children.
   digits (1,149 train / 288 validation images, batch 64), 2 epochs;
 - cifar: NASNet-A, CIFAR stem, N = 2, F = 16, same data, 2 epochs;
 - mobile: NASNet-A mobile at 224 px, batch 8, 2 epochs of 8 steps, no validation.
+
+``--pieces`` times the "after" child's fixed cost piece by piece instead: building,
+compiling and preparing it, tracing its train step and its test step (as
+``tf.function``s of ``model.train_step`` / ``model.test_step``, outside ``fit``), and the
+first and second call of each on one batch (the first call adds Grappler and the
+kernels' creation).
 
 Fixed cost = build + first epoch - second epoch (what the child pays before it
 trains at full speed).  Share = fixed cost / (build + both epochs): the part of a
@@ -147,16 +154,70 @@ def _train_step_ops(model, data):
     return len(graph.get_operations())
 
 
+def one_child_in_pieces(build, data, fit_kwargs):
+    import tensorflow as tf
+
+    keras.backend.clear_session()
+    gc.collect()
+    gc.freeze()
+    try:
+        clock = [time.perf_counter()]
+
+        def lap():
+            clock.append(time.perf_counter())
+            return clock[-1] - clock[-2]
+
+        times = {}
+        model = build()
+        times["build_s"] = lap()
+        model.compile(optimizer=nk.FusedAdam(3e-3), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        prepare_training(model, *data)
+        times["compile_prepare_s"] = lap()
+        x, y = data
+        spec = (tf.TensorSpec((None, *x.shape[1:]), tf.float32), tf.TensorSpec((None,), y.dtype))
+        batch = (tf.constant(x[:fit_kwargs["batch_size"]]),
+                 tf.constant(y[:fit_kwargs["batch_size"]]))
+        with short_run_graph_optimization():
+            for name, step in (("train", model.train_step), ("test", model.test_step)):
+                function = tf.function(step).get_concrete_function(spec)
+                times[f"{name}_trace_s"] = lap()
+                function(*batch)
+                times[f"{name}_first_call_s"] = lap()
+                function(*batch)
+                times[f"{name}_second_call_s"] = lap()
+        return times
+    finally:
+        gc.unfreeze()
+
+
+def pieces(cases, names, children, as_json):
+    rows = {}
+    for name in names:
+        build, data, fit_kwargs = cases[name]
+        runs = [one_child_in_pieces(build, data, fit_kwargs) for _ in range(children)]
+        rows[name] = {k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0]}
+        if not as_json:
+            print(f"{name:7s} " + "  ".join(f"{k[:-2]} {v:.2f} s" for k, v in rows[name].items()),
+                  flush=True)
+    if as_json:
+        print(json.dumps(rows))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=["proxy", "cifar", "mobile"])
     parser.add_argument("--children", type=int, default=2, help="children of each kind, per case")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--pieces", action="store_true",
+                        help="time the 'after' child's fixed cost piece by piece")
     args = parser.parse_args(argv)
     cases = _cases()
     unknown = sorted(set(args.cases) - set(cases))
     if unknown:
         parser.error(f"--cases: unknown {unknown}; choose from {sorted(cases)}")
+    if args.pieces:
+        return pieces(cases, args.cases, args.children, args.json)
     rows = {}
     for name in args.cases:
         build, data, fit_kwargs = cases[name]
