@@ -237,21 +237,24 @@ class NASNetCell(keras.layers.Layer):
                 if str(b) in self.combine_norms:
                     y = self.combine_norms[str(b)](y)
                 states.append(y)
-        if self.spec.output_mode == "pass":
-            if training:
-                self.drop_path.advance()
-            live = self.live_outputs or range(self.spec.num_blocks)
-            return [states[self.spec.num_inputs + b] for b in live]
-        parts = []
-        for idx in self.spec.concat:
-            state = states[idx]
-            if str(idx) in self.output_reductions:
-                state = self.output_reductions[str(idx)](state, training=training)
-            parts.append(state)
-        out = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
+        parts = self._output_states(
+            states, lambda layer, state: layer(state, training=training))
         if training:
             self.drop_path.advance()
-        return out
+        if self.spec.output_mode == "pass":
+            return parts
+        return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
+
+    def _output_states(self, states, reduce):
+        """A "pass" cell's live block outputs; else the ``concat`` states, each brought to
+        the last state's width and resolution by ``reduce(layer, state)`` where it differs
+        (``call`` runs the layer, ``_output_shapes`` its shape rule)."""
+        if self.spec.output_mode == "pass":
+            live = self.live_outputs or range(self.spec.num_blocks)
+            return [states[self.spec.num_inputs + b] for b in live]
+        return [reduce(self.output_reductions[str(idx)], states[idx])
+                if str(idx) in self.output_reductions else states[idx]
+                for idx in self.spec.concat]
 
     # --- output shapes ------------------------------------------------------------------
 
@@ -300,15 +303,10 @@ class NASNetCell(keras.layers.Layer):
                 if outs[0] != outs[1]:
                     return None
                 states.append(outs[0])
+        parts = self._output_states(
+            states, lambda layer, shape: tuple(layer.compute_output_shape(shape)))
         if self.spec.output_mode == "pass":
-            live = self.live_outputs or range(self.spec.num_blocks)
-            return [states[self.spec.num_inputs + b] for b in live]
-        parts = []
-        for idx in self.spec.concat:
-            state = states[idx]
-            if str(idx) in self.output_reductions:
-                state = tuple(self.output_reductions[str(idx)].compute_output_shape(state))
-            parts.append(state)
+            return parts
         if any(part[:3] != parts[0][:3] for part in parts):
             return None
         return parts[0][:3] + (sum(part[3] for part in parts),)
