@@ -95,26 +95,46 @@ def _keras_batch_norm():
         nasnet_keras.layers.make_bn = nasnet_keras.model.make_bn = fused
 
 
-def one_child(build, data, fit_kwargs, after):
+@contextlib.contextmanager
+def _fresh_session(freeze):
+    """A cleared Keras session and collected garbage, as NASTuner starts each child; with
+    ``freeze``, what survives is kept out of the collector, as NASTuner.search does."""
     keras.backend.clear_session()
     gc.collect()
-    if after:
-        gc.freeze()  # as NASTuner.search does
+    if freeze:
+        gc.freeze()
     try:
-        return _timed_child(build, data, fit_kwargs, after)
+        yield
     finally:
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
+
+
+def _step_spec(data):
+    import tensorflow as tf
+
+    x, y = data
+    return (tf.TensorSpec((None, *x.shape[1:]), tf.float32), tf.TensorSpec((None,), y.dtype))
+
+
+def _compile(model, data, after):
+    optimizer = nk.FusedAdam(3e-3) if after else keras.optimizers.Adam(3e-3)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    if after:
+        prepare_training(model, *data)
+
+
+def one_child(build, data, fit_kwargs, after):
+    with _fresh_session(freeze=after):
+        return _timed_child(build, data, fit_kwargs, after)
 
 
 def _timed_child(build, data, fit_kwargs, after):
     start = time.perf_counter()
     with contextlib.nullcontext() if after else _keras_batch_norm():
         model = build()
-    optimizer = nk.FusedAdam(3e-3) if after else keras.optimizers.Adam(3e-3)
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    if after:
-        prepare_training(model, *data)
+    _compile(model, data, after)
     traces = [0]
     step = model.train_step
 
@@ -148,19 +168,14 @@ def _train_step_ops(model, data):
     trace of its own after the timings."""
     import tensorflow as tf
 
-    x, y = data
-    spec = (tf.TensorSpec((None, *x.shape[1:]), tf.float32), tf.TensorSpec((None,), y.dtype))
-    graph = tf.function(model.train_step).get_concrete_function(spec).graph
+    graph = tf.function(model.train_step).get_concrete_function(_step_spec(data)).graph
     return len(graph.get_operations())
 
 
 def one_child_in_pieces(build, data, fit_kwargs):
     import tensorflow as tf
 
-    keras.backend.clear_session()
-    gc.collect()
-    gc.freeze()
-    try:
+    with _fresh_session(freeze=True):
         clock = [time.perf_counter()]
 
         def lap():
@@ -170,25 +185,20 @@ def one_child_in_pieces(build, data, fit_kwargs):
         times = {}
         model = build()
         times["build_s"] = lap()
-        model.compile(optimizer=nk.FusedAdam(3e-3), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
-        prepare_training(model, *data)
+        _compile(model, data, after=True)
         times["compile_prepare_s"] = lap()
         x, y = data
-        spec = (tf.TensorSpec((None, *x.shape[1:]), tf.float32), tf.TensorSpec((None,), y.dtype))
         batch = (tf.constant(x[:fit_kwargs["batch_size"]]),
                  tf.constant(y[:fit_kwargs["batch_size"]]))
         with short_run_graph_optimization():
             for name, step in (("train", model.train_step), ("test", model.test_step)):
-                function = tf.function(step).get_concrete_function(spec)
+                function = tf.function(step).get_concrete_function(_step_spec(data))
                 times[f"{name}_trace_s"] = lap()
                 function(*batch)
                 times[f"{name}_first_call_s"] = lap()
                 function(*batch)
                 times[f"{name}_second_call_s"] = lap()
         return times
-    finally:
-        gc.unfreeze()
 
 
 def pieces(cases, names, children, as_json):
