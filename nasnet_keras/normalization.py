@@ -70,18 +70,23 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         # Keras normalizes in float32 whatever the compute dtype; so does this.
         x = tf.cast(inputs, tf.float32)
         # With exponential_avg_factor f the kernel also returns (1 - f) * mean_in + f * batch
-        # mean, Keras' new moving mean, and (1 - f) * variance_in + f * batch variance with
-        # Bessel's correction n / (n - 1); Keras averages the biased variance, so the
-        # variance input is 0 and the correction is undone below.  Fewer ops than updating
-        # both statistics by hand: a search child has 64 of these layers.
+        # mean, Keras' new moving mean, in one op.  Its variance output is Bessel-corrected
+        # (n / (n - 1)) where Keras averages the biased variance, which the CPU kernel returns
+        # as reserve_space_2 ("the computed batch variance", inverted under cuDNN): so on CPU
+        # the variance input is unused (the moving mean again, no zeros to make) and the
+        # moving variance needs no batch size.  Fewer ops: a search child has 64 such layers.
         moving_mean = tf.convert_to_tensor(self.moving_mean.value)
-        y, new_moving_mean, unbiased_variance_share = tf.raw_ops.FusedBatchNormV3(
+        y, new_moving_mean, corrected_share, _, biased_variance = tf.raw_ops.FusedBatchNormV3(
             x=x, scale=tf.cast(self.gamma, tf.float32), offset=tf.cast(self.beta, tf.float32),
-            mean=moving_mean, variance=tf.zeros_like(moving_mean), epsilon=self.epsilon,
+            mean=moving_mean, variance=moving_mean if not _gpu_visible() else
+            tf.zeros_like(moving_mean), epsilon=self.epsilon,
             exponential_avg_factor=1.0 - self.momentum, data_format="NHWC",
-            is_training=True)[:3]
-        n = tf.cast(tf.size(x) // int(x.shape[-1]), tf.float32)
+            is_training=True)[:5]
         self.moving_mean.assign(new_moving_mean)
-        self.moving_variance.assign(
-            self.moving_variance * self.momentum + unbiased_variance_share * ((n - 1.0) / n))
+        if _gpu_visible():
+            n = tf.cast(tf.size(x) // int(x.shape[-1]), tf.float32)
+            variance_share = corrected_share * ((n - 1.0) / n)
+        else:
+            variance_share = biased_variance * (1.0 - self.momentum)
+        self.moving_variance.assign(self.moving_variance * self.momentum + variance_share)
         return tf.cast(y, self.compute_dtype)
