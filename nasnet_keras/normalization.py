@@ -27,24 +27,16 @@ to 1.001e-5 for cuDNN; the CPU kernel takes any epsilon, such as the 1e-5 of NAS
 CIFAR models and of the search children).
 """
 
-import functools
-
 import keras
+
+from nasnet_keras import devices
 
 _FUSABLE_DTYPES = ("float16", "bfloat16", "float32")
 _CUDNN_MIN_EPSILON = 1.001e-5  # TensorFlow's margin above cuDNN's CUDNN_BN_MIN_EPSILON
 
 
-@functools.lru_cache(maxsize=None)
-def _gpu_visible():
-    # Fixed once TensorFlow's runtime has started, which listing the devices does.
-    import tensorflow as tf
-
-    return bool(tf.config.list_logical_devices("GPU"))
-
-
 def _min_epsilon():
-    return _CUDNN_MIN_EPSILON if _gpu_visible() else 0.0
+    return _CUDNN_MIN_EPSILON if devices.gpu_visible() else 0.0
 
 
 @keras.saving.register_keras_serializable(package="nasnet_keras")
@@ -75,15 +67,16 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         # as reserve_space_2 ("the computed batch variance", inverted under cuDNN): so on CPU
         # the variance input is unused (the moving mean again, no zeros to make) and the
         # moving variance needs no batch size.  Fewer ops: a search child has 64 such layers.
+        gpu = devices.gpu_visible()
         moving_mean = tf.convert_to_tensor(self.moving_mean.value)
         y, new_moving_mean, corrected_share, _, biased_variance = tf.raw_ops.FusedBatchNormV3(
             x=x, scale=tf.cast(self.gamma, tf.float32), offset=tf.cast(self.beta, tf.float32),
-            mean=moving_mean, variance=moving_mean if not _gpu_visible() else
-            tf.zeros_like(moving_mean), epsilon=self.epsilon,
+            mean=moving_mean, variance=tf.zeros_like(moving_mean) if gpu else moving_mean,
+            epsilon=self.epsilon,
             exponential_avg_factor=1.0 - self.momentum, data_format="NHWC",
             is_training=True)[:5]
         self.moving_mean.assign(new_moving_mean)
-        if _gpu_visible():
+        if gpu:
             n = tf.cast(tf.size(x) // int(x.shape[-1]), tf.float32)
             variance_share = corrected_share * ((n - 1.0) / n)
         else:

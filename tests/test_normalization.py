@@ -45,7 +45,7 @@ def _train(norm, steps=20, **norm_kwargs):
 @pytest.mark.parametrize("epsilon,gpu", [(1e-3, False), (1e-5, False), (1e-3, True)])
 def test_20_steps_match_keras_within_float32_round_off(epsilon, gpu, monkeypatch):
     if gpu:
-        monkeypatch.setattr(nk.normalization, "_gpu_visible", lambda: True)
+        monkeypatch.setattr(nk.devices, "gpu_visible", lambda: True)
     their_losses, theirs = _train(keras.layers.BatchNormalization, epsilon=epsilon)
     our_losses, ours = _train(FusedBatchNormalization, epsilon=epsilon)
     assert ours.layers[2]._fusable(tf.zeros((1, 8, 8, 6)), True, None)
@@ -115,7 +115,7 @@ def test_what_the_kernel_cannot_take_is_keras_own_computation(case, monkeypatch)
     elif case == "float64":
         x, kwargs = x.astype("float64"), {"dtype": "float64"}
     elif case == "epsilon_with_gpu":  # cuDNN's minimum; the CPU kernel takes any epsilon
-        monkeypatch.setattr(nk.normalization, "_gpu_visible", lambda: True)
+        monkeypatch.setattr(nk.devices, "gpu_visible", lambda: True)
         kwargs = {"epsilon": 1e-5}
     outputs = []
     for norm in (keras.layers.BatchNormalization, FusedBatchNormalization):
