@@ -27,6 +27,8 @@ to 1.001e-5 for cuDNN; the CPU kernel takes any epsilon, such as the 1e-5 of NAS
 CIFAR models and of the search children).
 """
 
+import functools
+
 import keras
 
 from nasnet_keras import devices
@@ -69,12 +71,13 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         # moving variance needs no batch size.  Fewer ops: a search child has 64 such layers.
         gpu = devices.gpu_visible()
         moving_mean = tf.convert_to_tensor(self.moving_mean.value)
-        y, new_moving_mean, corrected_share, _, biased_variance = tf.raw_ops.FusedBatchNormV3(
-            x=x, scale=tf.cast(self.gamma, tf.float32), offset=tf.cast(self.beta, tf.float32),
-            mean=moving_mean, variance=tf.zeros_like(moving_mean) if gpu else moving_mean,
-            epsilon=self.epsilon,
-            exponential_avg_factor=1.0 - self.momentum, data_format="NHWC",
-            is_training=True)[:5]
+        scale, offset = tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32)
+        kernel = functools.partial(
+            tf.raw_ops.FusedBatchNormV3, x=x, scale=scale, offset=offset, mean=moving_mean,
+            variance=tf.zeros_like(moving_mean) if gpu else moving_mean, epsilon=self.epsilon,
+            exponential_avg_factor=1.0 - self.momentum, data_format="NHWC", is_training=True)
+        y, new_moving_mean, corrected_share, _, biased_variance, _ = _with_output_gradient(
+            kernel, x, scale, offset, self.epsilon)
         self.moving_mean.assign(new_moving_mean)
         if gpu:
             n = tf.cast(tf.size(x) // int(x.shape[-1]), tf.float32)
@@ -83,3 +86,32 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             variance_share = biased_variance * (1.0 - self.momentum)
         self.moving_variance.assign(self.moving_variance * self.momentum + variance_share)
         return tf.cast(y, self.compute_dtype)
+
+
+def _with_output_gradient(kernel, x, scale, offset, epsilon):
+    """``kernel()``'s six outputs, recorded for gradients as an op of its output ``y`` only.
+
+    Recorded whole, the op's five other outputs (statistics and the kernel's reserve
+    spaces, which no loss depends on) each get a zero gradient made for them while the
+    train step is traced, five unused ops per layer; recorded as ``y``'s op, its gradient
+    is what TensorFlow's registered one computes for ``y`` alone (``FusedBatchNormGradV3``
+    from the reserve spaces).  Without TensorFlow's tape API, the op is recorded whole.
+    """
+    import tensorflow as tf
+
+    try:
+        from tensorflow.python.eager import record
+    except ImportError:
+        return kernel()
+    with record.stop_recording():
+        outputs = kernel()
+    y, _, _, reserve_1, reserve_2, reserve_3 = outputs
+
+    def backward(dy):
+        return tf.raw_ops.FusedBatchNormGradV3(
+            y_backprop=dy, x=x, scale=scale, reserve_space_1=reserve_1,
+            reserve_space_2=reserve_2, reserve_space_3=reserve_3, epsilon=epsilon,
+            data_format="NHWC", is_training=True)[:3]
+
+    record.record_operation("FusedBatchNormV3", [y], [x, scale, offset], backward)
+    return outputs
