@@ -20,6 +20,8 @@ they take Keras' own path, which computes the same numbers.
 
 import keras
 
+from nasnet_keras.step_functions import install_step_functions
+
 _FUSED = "fused"
 
 
@@ -159,8 +161,10 @@ def prepare_training(model, x, y=None):
     TensorFlow cannot keep a graph that created variables: when the first trace of a
     train step creates them, it traces the step a second time (Keras defers this
     creation to the first trace unless a distribution strategy is set).  Built here,
-    the step is traced once.  Returns True when the model was prepared; False (and
-    nothing changed) when the data's form is unknown or the model is not compiled.
+    the step is traced once, and as one graph (`install_step_functions`: without
+    Keras' nested function around it) until the next ``compile``.  Returns True when
+    the model was prepared; False (and nothing changed) when the data's form is unknown
+    or the model is not compiled.
     """
     if keras.backend.backend() != "tensorflow" or getattr(model, "optimizer", None) is None:
         return False
@@ -169,6 +173,7 @@ def prepare_training(model, x, y=None):
         return False
     if not _build_from_known_outputs(model, batch):
         model._symbolic_build(data_batch=batch)
+    install_step_functions(model)
     return True
 
 

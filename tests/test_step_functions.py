@@ -1,0 +1,112 @@
+"""prepare_training's train and test functions: one graph each, Keras' numbers."""
+
+import collections
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import nasnet_keras as nk
+from nasnet_keras.step_functions import install_step_functions
+
+
+def _model(seed=0, **compile_kwargs):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(6, 3, padding="same", use_bias=False)(inputs)
+    x = nk.FusedBatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3)(x))
+    model.compile(optimizer=nk.FusedAdam(1e-2), metrics=["accuracy"],
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  **compile_kwargs)
+    return model
+
+
+def _data(n=70, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 8, 8, 3)).astype("float32"), rng.integers(0, 3, n)
+
+
+def _graph_ops(model, kind, data):
+    dataset = tf.data.Dataset.from_tensor_slices(data).batch(16)
+    function = getattr(model, f"{kind}_function")
+    graph = function.on_iterator.get_concrete_function(iter(dataset)).graph
+    return collections.Counter(op.type for op in graph.get_operations())
+
+
+def test_fit_and_evaluate_run_one_graph_each_with_keras_numbers():
+    x, y = _data()
+    histories, weights = [], []
+    for ours in (False, True):
+        model = _model()
+        assert nk.prepare_training(model, x, y)
+        if not ours:  # Keras' own nested functions
+            model.train_function = model.test_function = None
+        history = model.fit(x[:50], y[:50], validation_data=(x[50:], y[50:]), epochs=4,
+                            batch_size=16, shuffle=False, verbose=0)
+        histories.append(history.history)
+        weights.append(model.get_weights())
+        if ours:
+            for kind in ("train", "test"):
+                ops = _graph_ops(model, kind, (x[:16], y[:16]))
+                # No call into a second traced function: the step is in this graph.
+                assert ops["StatefulPartitionedCall"] == ops["PartitionedCall"] == 0
+                assert ops["FusedBatchNormV3"] == (1 if kind == "train" else 0)
+    assert histories[1].keys() == histories[0].keys()
+    for key in histories[0]:
+        np.testing.assert_allclose(histories[1][key], histories[0][key], rtol=1e-6, atol=1e-7)
+    for a, b in zip(weights[1], weights[0]):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+# Keras warns at the end of each pass over a dataset of unknown length, with its own
+# functions as with these.
+@pytest.mark.filterwarnings("ignore:Your input ran out of data")
+def test_train_and_test_on_batch_and_an_unknown_length_dataset():
+    x, y = _data()
+    results = []
+    for ours in (False, True):
+        model = _model()
+        assert nk.prepare_training(model, x, y)
+        if not ours:
+            model.train_function = model.test_function = None
+        row = [model.train_on_batch(x[:16], y[:16]), model.test_on_batch(x[16:32], y[16:32])]
+        # tf.data of unknown length: fit learns the epoch's end from the iterator.
+        dataset = tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda a, b: True).batch(16)
+        assert dataset.cardinality() == tf.data.UNKNOWN_CARDINALITY
+        history = model.fit(dataset, epochs=2, shuffle=False, verbose=0)
+        row.append(history.history["loss"])
+        row.append(model.evaluate(dataset, verbose=0))
+        results.append(row)
+    for a, b in zip(results[1], results[0]):
+        np.testing.assert_allclose(np.array(a, dtype=float), np.array(b, dtype=float),
+                                   rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("setting", [{"run_eagerly": True}, {"steps_per_execution": 2},
+                                     {"jit_compile": True}])
+def test_keras_own_functions_where_ours_would_differ(setting):
+    x, y = _data()
+    model = _model(**setting)
+    assert nk.prepare_training(model, x, y)
+    assert model.train_function is None and model.test_function is None
+    assert not install_step_functions(model)
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0)  # Keras' own path still trains
+
+
+def test_a_setting_changed_after_installing_hands_over_to_keras():
+    x, y = _data()
+    model = _model()
+    assert nk.prepare_training(model, x, y)
+    ours = model.train_function
+    assert hasattr(ours, "on_iterator")
+    model.run_eagerly = True
+    history = model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert model.train_function is not ours and not hasattr(model.train_function, "on_iterator")
+    # compile() drops them, as it drops Keras' own.
+    model.compile(optimizer="adam", loss="mse")
+    assert model.train_function is None
