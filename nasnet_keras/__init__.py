@@ -21,7 +21,7 @@ Public API:
 - deployment: `TFLiteModel` (a ``.tflite`` file with Keras' ``predict``),
   `benchmark_backends` (images/s of TensorFlow and TFLite, ``nasnet-keras benchmark``)
 - a child's fixed cost: `FusedAdam`, `FusedSGD`, `fused` (optimizers whose update traces
-  fast), `prepare_training` (the train step traced once)
+  fast), `prepare_training` (the train step traced once, as one graph)
 - recurrent cells (Zoph & Le 2017): `NASCell`, `RecurrentCell` (any `RecurrentCellSpec`),
   `RecurrentCellSpec`, `NAS_CELL`; `language_model` (embedding, recurrent layers of any
   cell, softmax, optionally tied), `Perplexity`; `load_text` (``text:pydoc`` offline,
