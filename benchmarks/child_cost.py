@@ -7,8 +7,8 @@
 Keras' BatchNormalization, variables created by the first trace (so TensorFlow
 traces the train step twice).  "after" is the default now: `nasnet_keras.FusedAdam`,
 `nasnet_keras.FusedBatchNormalization`, `prepare_training` and
-`short_run_graph_optimization` (one trace, one fused op per variable and per
-normalization, one Grappler iteration), with the modules' objects frozen out of
+`short_run_graph_optimization` (one trace, of one graph, one fused op per variable and
+per normalization, no Grappler on CPU), with the modules' objects frozen out of
 Python's garbage collection, as `NASTuner` trains children.  Children of
 the two kinds alternate in one process, as a search's children follow each other;
 each row is the median over children.
@@ -21,8 +21,8 @@ each row is the median over children.
 ``--pieces`` times the "after" child's fixed cost piece by piece instead: building,
 compiling and preparing it, tracing its train step and its test step (as
 ``tf.function``s of ``model.train_step`` / ``model.test_step``, outside ``fit``), and the
-first and second call of each on one batch (the first call adds Grappler and the
-kernels' creation).
+first and second call of each on one batch (the first call adds the graph's
+instantiation and the kernels' creation, and Grappler where it runs).
 
 Fixed cost = build + first epoch - second epoch (what the child pays before it
 trains at full speed).  Share = fixed cost / (build + both epochs): the part of a
