@@ -27,8 +27,6 @@ to 1.001e-5 for cuDNN; the CPU kernel takes any epsilon, such as the 1e-5 of NAS
 CIFAR models and of the search children).
 """
 
-import functools
-
 import keras
 
 from nasnet_keras import devices
@@ -71,13 +69,10 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         # moving variance needs no batch size.  Fewer ops: a search child has 64 such layers.
         gpu = devices.gpu_visible()
         moving_mean = tf.convert_to_tensor(self.moving_mean.value)
-        scale, offset = tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32)
-        kernel = functools.partial(
-            tf.raw_ops.FusedBatchNormV3, x=x, scale=scale, offset=offset, mean=moving_mean,
-            variance=tf.zeros_like(moving_mean) if gpu else moving_mean, epsilon=self.epsilon,
-            exponential_avg_factor=1.0 - self.momentum, data_format="NHWC", is_training=True)
-        y, new_moving_mean, corrected_share, _, biased_variance, _ = _with_output_gradient(
-            kernel, x, scale, offset, self.epsilon)
+        y, new_moving_mean, corrected_share, _, biased_variance, _ = _fused_training_pass(
+            x, tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32), moving_mean,
+            tf.zeros_like(moving_mean) if gpu else moving_mean, self.epsilon,
+            exponential_avg_factor=1.0 - self.momentum)
         self.moving_mean.assign(new_moving_mean)
         if gpu:
             n = tf.cast(tf.size(x) // int(x.shape[-1]), tf.float32)
@@ -88,8 +83,9 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         return tf.cast(y, self.compute_dtype)
 
 
-def _with_output_gradient(kernel, x, scale, offset, epsilon):
-    """``kernel()``'s six outputs, recorded for gradients as an op of its output ``y`` only.
+def _fused_training_pass(x, scale, offset, mean, variance, epsilon, exponential_avg_factor):
+    """``FusedBatchNormV3``'s six outputs in training mode (NHWC), recorded for gradients as
+    an op of its output ``y`` only.
 
     Recorded whole, the op's five other outputs (statistics and the kernel's reserve
     spaces, which no loss depends on) each get a zero gradient made for them while the
@@ -98,6 +94,12 @@ def _with_output_gradient(kernel, x, scale, offset, epsilon):
     from the reserve spaces).  Without TensorFlow's tape API, the op is recorded whole.
     """
     import tensorflow as tf
+
+    def kernel():
+        return tf.raw_ops.FusedBatchNormV3(
+            x=x, scale=scale, offset=offset, mean=mean, variance=variance, epsilon=epsilon,
+            exponential_avg_factor=exponential_avg_factor, data_format="NHWC",
+            is_training=True)
 
     try:
         from tensorflow.python.eager import record
