@@ -8,8 +8,9 @@ Keras' BatchNormalization, variables created by the first trace (so TensorFlow
 traces the train step twice).  "after" is the default now: `nasnet_keras.FusedAdam`,
 `nasnet_keras.FusedBatchNormalization`, `prepare_training` and
 `short_run_graph_optimization` (one trace, of one graph, one fused op per variable and
-per normalization, no Grappler on CPU), with the modules' objects frozen out of
-Python's garbage collection, as `NASTuner` trains children.  Children of
+per normalization, no Grappler on CPU), built under `quick_variable_creation`, with the
+modules' objects frozen out of Python's garbage collection, as `NASTuner` trains
+children.  Children of
 the two kinds alternate in one process, as a search's children follow each other;
 each row is the median over children.
 
@@ -19,10 +20,10 @@ each row is the median over children.
 - mobile: NASNet-A mobile at 224 px, batch 8, 2 epochs of 8 steps, no validation.
 
 ``--pieces`` times the "after" child's fixed cost piece by piece instead: building,
-compiling and preparing it, tracing its train step and its test step (as
-``tf.function``s of ``model.train_step`` / ``model.test_step``, outside ``fit``), and the
-first and second call of each on one batch (the first call adds the graph's
-instantiation and the kernels' creation, and Grappler where it runs).
+compiling and preparing it, tracing the train and test functions that ``fit`` runs
+(`prepare_training`'s, outside ``fit``), and the first and second call of each on one
+batch (the first call adds the graph's instantiation and the kernels' creation, and
+Grappler where it runs).
 
 Fixed cost = build + first epoch - second epoch (what the child pays before it
 trains at full speed).  Share = fixed cost / (build + both epochs): the part of a
@@ -47,6 +48,7 @@ import numpy as np  # noqa: E402
 import nasnet_keras as nk  # noqa: E402
 from nasnet_search.graph_options import short_run_graph_optimization  # noqa: E402
 from nasnet_keras.optimizers import prepare_training  # noqa: E402
+from nasnet_keras.variable_creation import quick_variable_creation  # noqa: E402
 
 
 def _digits():
@@ -132,7 +134,7 @@ def one_child(build, data, fit_kwargs, after):
 
 def _timed_child(build, data, fit_kwargs, after):
     start = time.perf_counter()
-    with contextlib.nullcontext() if after else _keras_batch_norm():
+    with quick_variable_creation() if after else _keras_batch_norm():
         model = build()
     _compile(model, data, after)
     traces = [0]
@@ -183,20 +185,22 @@ def one_child_in_pieces(build, data, fit_kwargs):
             return clock[-1] - clock[-2]
 
         times = {}
-        model = build()
+        with quick_variable_creation():
+            model = build()
         times["build_s"] = lap()
         _compile(model, data, after=True)
         times["compile_prepare_s"] = lap()
-        x, y = data
-        batch = (tf.constant(x[:fit_kwargs["batch_size"]]),
-                 tf.constant(y[:fit_kwargs["batch_size"]]))
+        batches = tf.data.Dataset.from_tensor_slices(data).batch(fit_kwargs["batch_size"])
+        iterator = iter(batches.repeat())
+        lap()
         with short_run_graph_optimization():
-            for name, step in (("train", model.train_step), ("test", model.test_step)):
-                function = tf.function(step).get_concrete_function(_step_spec(data))
+            for name in ("train", "test"):
+                function = getattr(model, f"{name}_function").on_iterator
+                function = function.get_concrete_function(iterator)
                 times[f"{name}_trace_s"] = lap()
-                function(*batch)
+                function(iterator)
                 times[f"{name}_first_call_s"] = lap()
-                function(*batch)
+                function(iterator)
                 times[f"{name}_second_call_s"] = lap()
         return times
 

@@ -21,6 +21,7 @@ they take Keras' own path, which computes the same numbers.
 import keras
 
 from nasnet_keras.step_functions import install_step_functions
+from nasnet_keras.variable_creation import quick_variable_creation
 
 _FUSED = "fused"
 
@@ -162,17 +163,20 @@ def prepare_training(model, x, y=None):
     train step creates them, it traces the step a second time (Keras defers this
     creation to the first trace unless a distribution strategy is set).  Built here,
     the step is traced once, and as one graph (`install_step_functions`: without
-    Keras' nested function around it) until the next ``compile``.  Returns True when
-    the model was prepared; False (and nothing changed) when the data's form is unknown
-    or the model is not compiled.
+    Keras' nested function around it) until the next ``compile``.  The variables made
+    here are named by `quick_variable_creation` (a third of a proxy child's preparation
+    went to naming its optimizer's 400 slots).  Returns True when the model was prepared;
+    False (and nothing changed) when the data's form is unknown or the model is not
+    compiled.
     """
     if keras.backend.backend() != "tensorflow" or getattr(model, "optimizer", None) is None:
         return False
     batch = _first_batch(x, y)
     if batch is None or not hasattr(model, "_symbolic_build"):
         return False
-    if not _build_from_known_outputs(model, batch):
-        model._symbolic_build(data_batch=batch)
+    with quick_variable_creation():
+        if not _build_from_known_outputs(model, batch):
+            model._symbolic_build(data_batch=batch)
     install_step_functions(model)
     return True
 
