@@ -18,14 +18,19 @@ model can then report a finite training loss (about log(classes)) instead of NaN
 are still NaN.  `nasnet_search`'s tuner checks a child's weights for that reason.
 
 Inference keeps Keras' own computation (so a NASNet-A still predicts what
-keras.applications' does, as the parity tests check), and so does anything the fused
-kernel does not cover:
+keras.applications' does, as the parity tests check), except in the test steps that
+`nasnet_keras.prepare_training` installs (`inference_kernel`: validation in ``fit`` and
+``evaluate``, one kernel per layer, equal within float32 round-off).  Keras' computation
+is also kept for anything the fused kernel does not cover:
 another backend, masks, renorm, synchronized statistics, inputs that are not 4-D with
 channels last, no ``scale`` or ``center``, float64, or, where TensorFlow sees a GPU, an
 epsilon below cuDNN's minimum (TensorFlow's own ``fused_batch_norm`` raises smaller ones
 to 1.001e-5 for cuDNN; the CPU kernel takes any epsilon, such as the 1e-5 of NASNet's
 CIFAR models and of the search children).
 """
+
+import contextlib
+import threading
 
 import keras
 
@@ -47,14 +52,19 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     when Keras' own path is taken instead).
     """
 
-    def _fusable(self, inputs, training, mask):
-        return (training and self.trainable and mask is None and not self.renorm
-                and not self.synchronized and self.scale and self.center
-                and keras.backend.backend() == "tensorflow" and len(inputs.shape) == 4
-                and self.axis in (-1, 3) and self.epsilon > 0 and self.epsilon >= _min_epsilon()
+    def _kernel_takes(self, inputs, mask):
+        return (mask is None and not self.renorm and not self.synchronized and self.scale
+                and self.center and keras.backend.backend() == "tensorflow"
+                and len(inputs.shape) == 4 and self.axis in (-1, 3) and self.epsilon > 0
+                and self.epsilon >= _min_epsilon()
                 and keras.backend.standardize_dtype(inputs.dtype) in _FUSABLE_DTYPES)
 
+    def _fusable(self, inputs, training, mask):
+        return bool(training and self.trainable and self._kernel_takes(inputs, mask))
+
     def call(self, inputs, training=None, mask=None):
+        if not training and _inference_kernel.active and self._kernel_takes(inputs, mask):
+            return self._fused_inference_pass(inputs)
         if not self._fusable(inputs, training, mask):
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf
@@ -77,10 +87,64 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         if gpu:
             n = tf.cast(tf.size(x) // int(x.shape[-1]), tf.float32)
             variance_share = corrected_share * ((n - 1.0) / n)
+            self.moving_variance.assign(self.moving_variance * self.momentum + variance_share)
         else:
-            variance_share = biased_variance * (1.0 - self.momentum)
-        self.moving_variance.assign(self.moving_variance * self.momentum + variance_share)
+            self._move_variance_towards(biased_variance)
         return tf.cast(y, self.compute_dtype)
+
+    def _fused_inference_pass(self, inputs):
+        """The moving statistics applied by ``FusedBatchNormV3`` in inference mode: one op
+        where Keras traces seven (see `inference_kernel`)."""
+        import tensorflow as tf
+
+        y = tf.raw_ops.FusedBatchNormV3(
+            x=tf.cast(inputs, tf.float32), scale=tf.cast(self.gamma, tf.float32),
+            offset=tf.cast(self.beta, tf.float32),
+            mean=tf.cast(self.moving_mean, tf.float32),
+            variance=tf.cast(self.moving_variance, tf.float32), epsilon=self.epsilon,
+            data_format="NHWC", is_training=False)[0]
+        return tf.cast(y, self.compute_dtype)
+
+    def _move_variance_towards(self, batch_variance):
+        """``moving = moving * momentum + batch * (1 - momentum)``, Keras' rule, as
+        ``moving -= (1 - momentum) * (moving - batch)``: one fused update
+        (``ResourceApplyGradientDescent``) and a difference, 4 ops per layer to trace where
+        the two products and the sum took 7.  Where the variable is not a plain float32
+        TensorFlow variable of this process (a distribution strategy's, or a
+        ``keras.StatelessScope``'s value), Keras' ``assign`` does it."""
+        import tensorflow as tf
+        from keras.src.backend.common.stateless_scope import in_stateless_scope
+
+        variable = self.moving_variance
+        if in_stateless_scope() or tf.distribute.has_strategy() or variable.dtype != "float32":
+            variable.assign(variable * self.momentum + batch_variance * (1.0 - self.momentum))
+            return
+        moving = tf.convert_to_tensor(variable.value)
+        tf.raw_ops.ResourceApplyGradientDescent(
+            var=variable.value.handle, alpha=tf.constant(1.0 - self.momentum, tf.float32),
+            delta=moving - batch_variance)
+
+
+class _InferenceKernel(threading.local):
+    active = False
+
+
+_inference_kernel = _InferenceKernel()
+
+
+@contextlib.contextmanager
+def inference_kernel():
+    """While this is active (in this thread), `FusedBatchNormalization` layers called in
+    inference mode also run as one ``FusedBatchNormV3`` kernel, which computes Keras'
+    normalization in another order (equal within float32 round-off, not bit for bit).
+    `nasnet_keras.step_functions` traces the test step of ``fit``'s validation and of
+    ``evaluate`` under it: a proxy search child's test step loses 320 of its 1,579 ops.
+    ``predict`` and plain calls keep Keras' computation."""
+    previous, _inference_kernel.active = _inference_kernel.active, True
+    try:
+        yield
+    finally:
+        _inference_kernel.active = previous
 
 
 def _fused_training_pass(x, scale, offset, mean, variance, epsilon, exponential_avg_factor):

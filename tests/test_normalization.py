@@ -186,3 +186,55 @@ def test_a_search_child_trains_through_the_fused_kernel():
              if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(norms) > 10 and {layer.epsilon for layer in norms} == {1e-5}
     assert ops["FusedBatchNormV3"] == ops["FusedBatchNormGradV3"] == len(norms)
+    # The moving variance moves by one fused update per layer (Keras' SGD uses none).
+    assert ops["ResourceApplyGradientDescent"] == len(norms)
+
+
+def test_stateless_calls_and_strategies_move_the_variance_through_keras():
+    # keras.StatelessScope: the new statistics are returned, the variables left alone.
+    x = tf.constant(_data(8)[0])
+    results = []
+    for norm in (keras.layers.BatchNormalization, FusedBatchNormalization):
+        layer = norm(momentum=0.5)
+        layer.build(x.shape)
+        _, non_trainable = layer.stateless_call(
+            [v.value for v in layer.trainable_variables],
+            [v.value for v in layer.non_trainable_variables], x, training=True)
+        np.testing.assert_array_equal(np.array(layer.moving_variance), 1.0)
+        results.append(non_trainable)
+    for ours, theirs in zip(*reversed(results)):
+        np.testing.assert_allclose(np.array(ours), np.array(theirs), rtol=1e-5)
+    # Under a distribution strategy Keras assigns the statistics (its aggregation rules).
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        layer = FusedBatchNormalization(momentum=0.5)
+        layer.build(x.shape)
+
+    @tf.function
+    def step():
+        strategy.run(lambda: layer(x, training=True))
+
+    graph = step.get_concrete_function().graph
+    assert "ResourceApplyGradientDescent" not in {op.type for op in graph.get_operations()}
+    step()
+    batch_variance = np.var(np.array(x), axis=(0, 1, 2))
+    np.testing.assert_allclose(np.array(layer.moving_variance), 0.5 + 0.5 * batch_variance,
+                               rtol=1e-5)
+
+
+def test_evaluate_runs_the_inference_kernel_and_predict_keras_computation():
+    _, ours = _train(FusedBatchNormalization, steps=5)
+    plain = _model(keras.layers.BatchNormalization)
+    plain.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    plain.set_weights(ours.get_weights())
+    x, y = _data(32, seed=6)
+    assert nk.prepare_training(ours, x, y)  # installs the test function with the kernel
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    graph = ours.test_function.on_iterator.get_concrete_function(iter(dataset)).graph
+    kinds = collections.Counter(op.type for op in graph.get_operations())
+    assert kinds["FusedBatchNormV3"] == 2 and kinds["Rsqrt"] == 0
+    np.testing.assert_allclose(ours.evaluate(x, y, verbose=0), plain.evaluate(x, y, verbose=0),
+                               rtol=1e-5)
+    # predict (and a plain call) keep Keras' computation: bit for bit the plain model's.
+    np.testing.assert_array_equal(ours.predict(x, verbose=0), plain.predict(x, verbose=0))
+    np.testing.assert_array_equal(ours(x, training=False), plain(x, training=False))
