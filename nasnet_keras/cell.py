@@ -25,6 +25,7 @@ import keras
 from keras import ops
 
 from nasnet_keras.genotypes import CellSpec
+from nasnet_keras.lean_gradients import add_same_shape, concatenate_channels
 from nasnet_keras.layers import FactorizedReduction, NormSettings, ScheduledDropPath
 from nasnet_keras.layers import bn_variables, conv_variables, zero_pad_same
 from nasnet_keras.operations import PAD_MODES, Pooling, build_operation
@@ -231,9 +232,9 @@ class NASNetCell(keras.layers.Layer):
                     y = self.drop_path(y, training=training)
                 outs.append(y)
             if combine == "concat":
-                states.append(ops.concatenate(outs, axis=-1))
+                states.append(concatenate_channels(outs))
             else:
-                y = ops.add(outs[0], outs[1])
+                y = add_same_shape(outs[0], outs[1])
                 if str(b) in self.combine_norms:
                     y = self.combine_norms[str(b)](y)
                 states.append(y)
@@ -243,7 +244,7 @@ class NASNetCell(keras.layers.Layer):
             self.drop_path.advance()
         if self.spec.output_mode == "pass":
             return parts
-        return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
+        return parts[0] if len(parts) == 1 else concatenate_channels(parts)
 
     def _output_states(self, states, reduce):
         """A "pass" cell's live block outputs; else the ``concat`` states, each brought to

@@ -9,6 +9,7 @@ through these names, so a loader never depends on layer order.
 import keras
 from keras import ops
 
+from nasnet_keras.lean_gradients import concatenate_channels
 from nasnet_keras.normalization import FusedBatchNormalization
 
 _BN_NAMES = ("gamma", "beta", "moving_mean", "moving_variance")
@@ -172,7 +173,7 @@ class FactorizedReduction(keras.layers.Layer):
         # Shift by one pixel: pad bottom/right, drop the first row and column.
         shifted = ops.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]])[:, 1:, 1:, :]
         path2 = ops.average_pool(shifted, 1, s, padding="valid")
-        out = ops.concatenate([self.path1_conv(path1), self.path2_conv(path2)], axis=-1)
+        out = concatenate_channels([self.path1_conv(path1), self.path2_conv(path2)])
         return self.final_path_bn(out, training=training)
 
     def compute_output_shape(self, input_shape):
