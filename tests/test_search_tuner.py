@@ -27,9 +27,11 @@ def digits():
 
 class _FreezeProbe(keras.callbacks.Callback):
     seen = []  # a class attribute: keras-tuner deep-copies callbacks for each run
+    names = []
 
     def on_train_begin(self, logs=None):
         _FreezeProbe.seen.append(gc.get_freeze_count())
+        _FreezeProbe.names.extend({v.value.name for v in self.model.weights})
 
 
 def test_rl_search_on_digits_end_to_end(tmp_path, digits, capsys):
@@ -41,10 +43,14 @@ def test_rl_search_on_digits_end_to_end(tmp_path, digits, capsys):
                      optimizer=lambda: keras.optimizers.Adam(3e-3),
                      directory=str(tmp_path), project_name="p")
     _FreezeProbe.seen.clear()
+    _FreezeProbe.names.clear()
     tuner.search(x, y, validation_data=val, epochs=1, batch_size=64, callbacks=[_FreezeProbe()])
     # The garbage collector skipped the modules' objects while children trained, and only then.
     assert len(_FreezeProbe.seen) == 3 and min(_FreezeProbe.seen) > 100_000
     assert gc.get_freeze_count() == 0
+    # Children's variables were made under quick_variable_creation, and only they.
+    assert set(_FreezeProbe.names) == {"Variable:0"}
+    assert keras.Variable(1.0, name="after").value.name == "after:0"
 
     lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("trial ")]
     assert [l.split()[1] for l in lines] == ["1/3", "2/3", "3/3"]
