@@ -12,10 +12,11 @@ Keras' ``fit``, ``evaluate``, ``train_on_batch`` and ``test_on_batch`` use until
 ``compile``, to one tf.function each over the iterator.  They run the model's own
 ``train_step`` and ``test_step`` through its distribution strategy as Keras does, so
 they compute the same ops, except that the test step's `FusedBatchNormalization` layers
-run as one kernel each (`nasnet_keras.normalization.inference_kernel`: 320 of a proxy
-child's 1,579 test-step ops; the same numbers within float32 round-off).  They are installed only where Keras would build that plain
-form (TensorFlow, one step per execution, no XLA, not eager, no distribution strategy)
-and hand over to Keras' own functions if that changes later.
+run as one kernel each (`nasnet_keras.normalization.inference_kernel`: a proxy child's
+test step has 1,131 ops instead of 1,579; the same numbers within float32 round-off).
+They are installed only where Keras would build that plain form (TensorFlow, one step
+per execution, no XLA, not eager, no distribution strategy) and hand over to Keras' own
+functions if that changes later.
 """
 
 import contextlib

@@ -4,9 +4,9 @@ Eagerly, TensorFlow makes a variable's handle with a ``VarHandleOp`` whose attri
 include the variable's full TensorFlow name (its name scope: ``cell_0/1x1/kernel``).
 TensorFlow caches eager kernels by their attributes, so a new name is a cache miss and
 a new kernel: measured on 2 CPU cores (TF 2.21), 0.4-0.6 ms per variable against 0.02 ms
-for a name seen before.  A proxy search child has 730 variables with its optimizer's
-slots, each under a name of its own: 0.5 s of each child spent naming them (build
-0.82 -> 0.62 s, compile and optimizer slots 0.49 -> 0.19 s).
+for a name seen before.  A proxy search child has about 730 variables with its
+optimizer's slots, each under a name of its own: 0.5 s of each child spent naming them
+(build 0.82 -> 0.62 s, compile and optimizer slots 0.49 -> 0.19 s; scratch script).
 
 Inside `quick_variable_creation` the TensorFlow-level name of every new variable is
 ``Variable`` (``tf.Variable``'s default).  Keras' own names and paths (``v.name``,
@@ -26,7 +26,8 @@ _NAME = "Variable"
 def quick_variable_creation():
     """Variables created meanwhile (eagerly or lifted out of a ``tf.function``) get one
     TensorFlow name, so TensorFlow reuses one handle kernel for all of them.  Nothing
-    changes with another backend."""
+    changes with another backend.  ``keras.backend.clear_session()`` ends it early (it
+    resets TensorFlow's default graph, which holds variable creators): enter it after."""
     if keras.backend.backend() != "tensorflow":
         yield
         return
