@@ -20,6 +20,8 @@ def searched(tmp_path_factory):
     """A small trained network of a cell sampled from the NASNet search space."""
     import keras
 
+    # Seeded: the int8 agreement below is measured on 48 images, one image is 2%.
+    keras.utils.set_random_seed(0)
     space = NASNetSearchSpace(num_blocks=3)
     genotype = space.decode_actions(space.random_actions(np.random.default_rng(5)))
     model = nk.NASNet(genotype=genotype, num_cells=1, penultimate_filters=96, stem="cifar",
