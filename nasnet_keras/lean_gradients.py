@@ -10,6 +10,8 @@ sizes.  In a proxy search child the sums' gradients took 84 more ops, the
 concatenations' 80 more (train step: 2,634 and 2,630 ops against 2,550 with both lean
 forms; scratch A/B).  The forward ops are TensorFlow's own (``AddN``,
 ``ConcatV2``), so outputs are bit for bit Keras'; other backends use ``keras.ops``.
+`recorded_as_first_output` records an op with a gradient of one's own choosing (also
+`FusedBatchNormalization`'s training kernel, as an op of its normalized output only).
 """
 
 import keras
@@ -45,12 +47,22 @@ def concatenate_channels(tensors):
         return ops.concatenate(tensors, axis=-1)
     import tensorflow as tf
 
+    return recorded_as_first_output(
+        "ConcatV2", tensors, lambda: tf.concat(tensors, axis=-1),
+        lambda y, dy: tf.split(dy, sizes, axis=-1))
+
+
+def recorded_as_first_output(op_type, inputs, forward, backward):
+    """``forward()``, run unseen by TensorFlow's gradient tape, then recorded for gradients
+    as an ``op_type`` op from ``inputs`` to its output (the first one, when it returns
+    several), whose gradient is ``backward(outputs, dy)``.  Without TensorFlow's tape API
+    (a private module), ``forward()`` is recorded as usual, with its registered gradient."""
     try:
         from tensorflow.python.eager import record
     except ImportError:
-        return tf.concat(tensors, axis=-1)
+        return forward()
     with record.stop_recording():
-        y = tf.concat(tensors, axis=-1)
-    record.record_operation("ConcatV2", [y], tensors,
-                            lambda dy: tf.split(dy, sizes, axis=-1))
-    return y
+        outputs = forward()
+    y = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+    record.record_operation(op_type, [y], list(inputs), lambda dy: backward(outputs, dy))
+    return outputs

@@ -35,6 +35,7 @@ import threading
 import keras
 
 from nasnet_keras import devices
+from nasnet_keras.lean_gradients import recorded_as_first_output
 
 _FUSABLE_DTYPES = ("float16", "bfloat16", "float32")
 _CUDNN_MIN_EPSILON = 1.001e-5  # TensorFlow's margin above cuDNN's CUDNN_BN_MIN_EPSILON
@@ -165,19 +166,11 @@ def _fused_training_pass(x, scale, offset, mean, variance, epsilon, exponential_
             exponential_avg_factor=exponential_avg_factor, data_format="NHWC",
             is_training=True)
 
-    try:
-        from tensorflow.python.eager import record
-    except ImportError:
-        return kernel()
-    with record.stop_recording():
-        outputs = kernel()
-    y, _, _, reserve_1, reserve_2, reserve_3 = outputs
-
-    def backward(dy):
+    def backward(outputs, dy):
+        _, _, _, reserve_1, reserve_2, reserve_3 = outputs
         return tf.raw_ops.FusedBatchNormGradV3(
             y_backprop=dy, x=x, scale=scale, reserve_space_1=reserve_1,
             reserve_space_2=reserve_2, reserve_space_3=reserve_3, epsilon=epsilon,
             data_format="NHWC", is_training=True)[:3]
 
-    record.record_operation("FusedBatchNormV3", [y], [x, scale, offset], backward)
-    return outputs
+    return recorded_as_first_output("FusedBatchNormV3", [x, scale, offset], kernel, backward)

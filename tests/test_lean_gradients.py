@@ -65,8 +65,15 @@ def test_what_the_lean_forms_cannot_take_is_keras_ops():
 
     @tf.function(input_signature=[tf.TensorSpec((None, 4, 4, None))] * 2, autograph=False)
     def unknown_channels(x, y):
-        return concatenate_channels([x, y])
+        with tf.GradientTape() as tape:
+            tape.watch([x, y])
+            z = concatenate_channels([x, y])
+            loss = tf.reduce_sum(tf.square(z))
+        return z, tape.gradient(loss, [x, y])  # a split at unknown sizes would not trace
 
     graph = unknown_channels.get_concrete_function().graph
     assert any(op.type == "ConcatV2" for op in graph.get_operations())
-    np.testing.assert_array_equal(unknown_channels(a, b), tf.concat([a, b], axis=-1))
+    z, grads = unknown_channels(a, b)
+    np.testing.assert_array_equal(z, tf.concat([a, b], axis=-1))
+    for grad, x in zip(grads, (a, b)):
+        np.testing.assert_array_equal(grad, 2 * x)
