@@ -185,7 +185,7 @@ class NASTuner(kt.Tuner):
             try:
                 super()._populate_initial_space()
             finally:
-                keras.backend.clear_session()
+                clear_session_keeping_settings()
             return
         # The oracle registered the fixed decision table already; building a
         # child here (keras-tuner's default) would only cost time.
@@ -211,7 +211,7 @@ class NASTuner(kt.Tuner):
         return model
 
     def _try_build(self, hp):
-        keras.backend.clear_session()
+        clear_session_keeping_settings()
         gc.collect()
         # One TensorFlow name for all the child's variables: 0.2 s of a proxy child's build.
         # (Entered after clear_session, which drops the graph that holds variable creators.)
@@ -505,6 +505,26 @@ class NASTuner(kt.Tuner):
         if not self._is_worker():
             self.oracle.save()
         storage.atomic_write_json(self._get_tuner_fname(), self.get_state())
+
+
+# What a user sets through keras.mixed_precision / keras.config (dtype policy, traceback
+# filtering, interactive logging, flash attention, NNX), keras.distribution and
+# keras.utils.set_random_seed: Keras keeps these in the global state clear_session resets.
+_USER_SETTINGS = ("dtype_policy", "traceback_filtering", "interactive_logging", "flash_attention",
+                  "nnx_enabled", "distribution", "global_random_seed")
+
+
+def clear_session_keeping_settings():
+    """``keras.backend.clear_session()`` (as keras-tuner clears between children), but the
+    user's Keras settings survive it: a search started under ``mixed_float16`` trains
+    every child in mixed precision (after a plain clear, all would be float32)."""
+    from keras.src.backend.common import global_state
+
+    kept = {name: global_state.get_global_attribute(name) for name in _USER_SETTINGS}
+    keras.backend.clear_session()
+    for name, value in kept.items():
+        if value is not None:
+            global_state.set_global_attribute(name, value)
 
 
 def _prepare(model, fit_args, fit_kwargs):

@@ -210,3 +210,33 @@ def test_tuner_bad_input():
 
     with pytest.raises(TypeError, match="must be a nasnet_search oracle"):
         NASTuner(kt.oracles.RandomSearchOracle(objective="val_accuracy", max_trials=1))
+
+
+class _SettingsProbe(keras.callbacks.Callback):
+    seen = []  # a class attribute: keras-tuner deep-copies callbacks for each run
+
+    def on_train_begin(self, logs=None):
+        from keras.src.utils.rng_utils import get_random_seed
+
+        _SettingsProbe.seen.append((self.model.layers[-1].compute_dtype, get_random_seed()))
+
+
+def test_children_keep_the_users_keras_settings(tmp_path, digits):
+    # Keras' clear_session, run before each child, resets the global dtype policy and seed.
+    from keras.src.backend.common import global_state
+
+    (x, y), val = digits
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    keras.utils.set_random_seed(7)
+    try:
+        tuner = NASTuner(RandomOracle(MacroSearchSpace(num_layers=1), max_trials=2, seed=0),
+                         directory=str(tmp_path), project_name="p", verbose=0)
+        _SettingsProbe.seen.clear()
+        tuner.search(x[:128], y[:128], validation_data=val, epochs=1, batch_size=64,
+                     callbacks=[_SettingsProbe()])
+        assert _SettingsProbe.seen == [("bfloat16", 7)] * 2
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+        assert [r["status"] for r in load_results(str(tmp_path / "p"))] == ["COMPLETED"] * 2
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+        global_state.set_global_attribute("global_random_seed", None)
