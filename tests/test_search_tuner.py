@@ -240,3 +240,23 @@ def test_children_keep_the_users_keras_settings(tmp_path, digits):
     finally:
         keras.mixed_precision.set_global_policy("float32")
         global_state.set_global_attribute("global_random_seed", None)
+
+
+def test_clearing_between_children_keeps_tensorflows_kernel_cache(monkeypatch):
+    # Keras' clear_session empties TensorFlow's kernel cache, where traced functions (the
+    # controller's sampler and update) stay instantiated; the search's clearing keeps it
+    # and still resets Keras' state.
+    from tensorflow.python.eager import context
+
+    from nasnet_search.tuner import clear_session_keeping_settings
+
+    cleared = []
+    monkeypatch.setattr(type(context.context()), "clear_kernel_cache",
+                        lambda self: cleared.append(True))
+    keras.layers.Dense(1)
+    clear_session_keeping_settings()
+    assert cleared == []
+    assert keras.layers.Dense(1).name == "dense"  # Keras' name counters were reset
+    assert "clear_kernel_cache" not in vars(context.context())  # the guard is gone
+    keras.backend.clear_session()
+    assert cleared == [True]
