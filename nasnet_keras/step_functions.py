@@ -14,15 +14,17 @@ Keras' ``fit``, ``evaluate``, ``train_on_batch`` and ``test_on_batch`` use until
 they compute the same ops, except that the test step's `FusedBatchNormalization` layers
 run as one kernel each (`nasnet_keras.normalization.inference_kernel`: a proxy child's
 test step has 1,131 ops instead of 1,579; the same numbers within float32 round-off).
-They are installed only where Keras would build that plain form (TensorFlow, one step
-per execution, no XLA, not eager, no distribution strategy) and hand over to Keras' own
-functions if that changes later.
+The iterators they are given are dropped on a background thread
+(`nasnet_keras.background_release`).  They are installed only where Keras would build
+that plain form (TensorFlow, one step per execution, no XLA, not eager, no distribution
+strategy) and hand over to Keras' own functions if that changes later.
 """
 
 import contextlib
 
 import keras
 
+from nasnet_keras.background_release import release_in_background
 from nasnet_keras.normalization import inference_kernel
 
 
@@ -68,6 +70,8 @@ def _iterator_function(model, kind):
             getattr(model, f"make_{kind}_function")()
             return getattr(model, f"{kind}_function")(iterator)
         if isinstance(iterator, (tf.data.Iterator, tf.distribute.DistributedIterator)):
+            # Its destruction may wait for tf.data's autotuning: not on this thread.
+            release_in_background(iterator)
             return on_iterator(iterator)
         # train_on_batch and test_on_batch pass a generator of one batch.
         return on_batch(next(iter(iterator)))
