@@ -1,14 +1,16 @@
 """Dropping the last reference to a tf.data iterator on a background thread.
 
 Destroying a tf.data iterator whose pipeline autotunes (Keras' pipelines for arrays
-do: ``num_parallel_calls`` and ``prefetch`` at ``tf.data.AUTOTUNE``) waits for the
-autotuning thread's current cycle, whose period doubles while the iterator lives: on
-this 2-core machine a proxy child's ``fit`` waited 0.5-2.6 s at some epoch boundaries
-(where Keras replaces the epoch's iterator) and at its end, and no time when autotuning
-was off (scratch script, 8 search children each).  Keras' ``fit`` drops the iterator
-on the thread that trains; `release_in_background` makes the last reference a
-background thread's, which waits instead (TensorFlow releases Python's lock while it
-waits).  Nothing else changes: the same iterator, destroyed a few milliseconds later.
+do: ``num_parallel_calls`` and ``prefetch`` at ``tf.data.AUTOTUNE``) can wait for one
+of tf.data's threads to end (a stack dump showed the training thread waiting so in
+``RootDataset``'s iterator destructor; with autotuning off there was no wait, so it is
+likely the autotuning thread).  Over 8 proxy search children on this
+2-core machine, ``fit`` waited 0.14-1.47 s at 3 of the 8 epoch boundaries (where Keras
+drops the last epoch's iterator) and 0.48-1.75 s at 2 of the 8 ends, and 0.01-0.02 s
+everywhere with autotuning off (scratch script).  Keras' ``fit`` drops the iterator on
+the thread that trains; `release_in_background` makes the last reference a background
+thread's, which waits instead (TensorFlow releases Python's lock meanwhile).  Nothing
+else changes: the same iterator, destroyed a few milliseconds later.
 """
 
 import sys

@@ -535,8 +535,9 @@ def _kernel_cache_kept():
     function as instantiated for execution: the RL controller's sampler and update were
     instantiated again after each child (0.19 s of each proposal, 0.8 s of each update,
     measured in a proxy search), and so were the eager kernels of the next child's build.
-    A deleted function's kernels leave the cache with it, so the dead children's do not
-    pile up (`benchmarks/search_memory.py`)."""
+    Memory stays bounded: after 60 proxy children the process was 6 MB larger than with the
+    cache emptied each time, the gap not growing (scratch script; and
+    `benchmarks/search_memory.py`, which the tests run)."""
     try:
         from tensorflow.python.eager import context
 
