@@ -16,7 +16,7 @@ else changes: the same iterator, destroyed a few milliseconds later.
 import sys
 import threading
 
-_POLL_SECONDS = 0.02
+_POLL_SECONDS = 0.2  # a release a little later costs nothing; fewer wake-ups do
 
 
 class _Releaser:
@@ -63,5 +63,5 @@ _RELEASER = _Releaser()
 
 def release_in_background(obj):
     """From now on, when nothing but this module refers to ``obj``, drop it on a
-    background thread (within about 20 ms of the last other reference going)."""
+    background thread (within about 0.2 s of the last other reference going)."""
     _RELEASER.adopt(obj)
