@@ -538,13 +538,9 @@ def _kernel_cache_kept():
     Memory stays bounded: after 60 proxy children the process was 6 MB larger than with the
     cache emptied each time, the gap not growing (scratch script; and
     `benchmarks/search_memory.py`, which the tests run)."""
-    try:
-        from tensorflow.python.eager import context
+    from tensorflow.python.eager import context
 
-        ctx = context.context()
-    except ImportError:  # another backend: nothing to keep
-        yield
-        return
+    ctx = context.context()
     ctx.clear_kernel_cache = lambda: None  # an instance attribute hides the method
     try:
         yield

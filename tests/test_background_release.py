@@ -47,10 +47,10 @@ class _HeldProbe(keras.callbacks.Callback):
         self.training, self.validating = set(), set()
 
     def on_train_batch_end(self, batch, logs=None):
-        self.training |= set(background_release._RELEASER._held)
+        self.training |= background_release._RELEASER.held_ids()
 
     def on_test_batch_end(self, batch, logs=None):
-        self.validating |= set(background_release._RELEASER._held)
+        self.validating |= background_release._RELEASER.held_ids()
 
 
 def test_fit_hands_its_iterators_to_the_background_thread_and_they_are_released():
@@ -60,7 +60,7 @@ def test_fit_hands_its_iterators_to_the_background_thread_and_they_are_released(
                               keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
     model.compile(nk.FusedAdam(1e-2), "sparse_categorical_crossentropy")
     assert nk.prepare_training(model, x, y)
-    before = set(background_release._RELEASER._held)  # other tests' leftovers, if any
+    before = background_release._RELEASER.held_ids()  # other tests' leftovers, if any
     probe = _HeldProbe()
     model.fit(x, y, validation_data=(x[:32], y[:32]), epochs=2, batch_size=16, verbose=0,
               callbacks=[probe])
@@ -68,4 +68,4 @@ def test_fit_hands_its_iterators_to_the_background_thread_and_they_are_released(
     # point, so three distinct objects), and perhaps more.
     seen = (probe.training | probe.validating) - before
     assert len(probe.training - before) >= 2 and len(seen) >= 3
-    assert _until(lambda: not seen & set(background_release._RELEASER._held))
+    assert _until(lambda: not seen & background_release._RELEASER.held_ids())
