@@ -156,7 +156,8 @@ def two_phase_finetune(model, train, validation=None, head_epochs=3, finetune_ep
     if head_epochs:
         freeze_backbone(model)
         model.compile(optimizer=FusedAdam(head_learning_rate), **compile_kwargs)
-        prepare_training(model, train)  # one trace of the train step, not two
+        # One trace of the train step, not two; the test step's during the first epoch.
+        prepare_training(model, train, will_evaluate=validation is not None)
         history["head"] = model.fit(train, validation_data=validation, epochs=head_epochs,
                                     callbacks=callbacks, verbose=verbose,
                                     shuffle=_shuffle(train))
@@ -164,7 +165,7 @@ def two_phase_finetune(model, train, validation=None, head_epochs=3, finetune_ep
         before = names[names.index(unfreeze_from) - 1] if names.index(unfreeze_from) else None
         set_trainable(model, until=before)
         model.compile(optimizer=FusedAdam(finetune_learning_rate), **compile_kwargs)
-        prepare_training(model, train)
+        prepare_training(model, train, will_evaluate=validation is not None)
         history["finetune"] = model.fit(train, validation_data=validation,
                                         initial_epoch=head_epochs,
                                         epochs=head_epochs + finetune_epochs,

@@ -155,7 +155,7 @@ def _first_batch(x, y=None, batch_size=2):
     return keras.tree.map_structure(lambda a: a[:batch_size], (x, y))
 
 
-def prepare_training(model, x, y=None):
+def prepare_training(model, x, y=None, will_evaluate=False):
     """Create the variables a first train step would create (optimizer slots, the state of
     compiled metrics and losses) before ``fit``, from one batch of ``fit``'s data.
 
@@ -165,7 +165,10 @@ def prepare_training(model, x, y=None):
     the step is traced once, and as one graph (`install_step_functions`: without
     Keras' nested function around it) until the next ``compile``.  The variables made
     here are named by `quick_variable_creation` (a third of a proxy child's preparation
-    went to naming its optimizer's 400 slots).  Returns True when the model was prepared;
+    went to naming its optimizer's 400 slots).  ``will_evaluate=True`` when ``fit`` will
+    validate (``validation_data``, ``validation_split``) or ``evaluate`` follows it: the test
+    step is then traced while the first epoch trains, on a background thread, instead of
+    before the first validation.  Returns True when the model was prepared;
     False (and nothing changed) when the data's form is unknown or the model is not
     compiled.
     """
@@ -177,7 +180,7 @@ def prepare_training(model, x, y=None):
     with quick_variable_creation():
         if not _build_from_known_outputs(model, batch):
             model._symbolic_build(data_batch=batch)
-    install_step_functions(model)
+    install_step_functions(model, will_evaluate=will_evaluate)
     return True
 
 

@@ -549,14 +549,17 @@ def _kernel_cache_kept():
 
 
 def _prepare(model, fit_args, fit_kwargs):
-    """Variables built before fit, so the train step is traced once (an optimization only:
-    data of a form it does not know is left to Keras)."""
+    """Variables built before fit, so the train step is traced once, and the test step
+    traced during the first epoch when fit validates (an optimization only: data of a form
+    it does not know is left to Keras)."""
     from nasnet_keras.optimizers import prepare_training
 
     x = fit_args[0] if fit_args else fit_kwargs.get("x")
     y = fit_args[1] if len(fit_args) > 1 else fit_kwargs.get("y")
+    validates = (fit_kwargs.get("validation_data") is not None
+                 or bool(fit_kwargs.get("validation_split")))
     try:
-        prepare_training(model, x, y)
+        prepare_training(model, x, y, will_evaluate=validates)
     except Exception:  # noqa: BLE001 - Keras builds them in the first trace instead
         pass
 

@@ -72,7 +72,7 @@ def retrain_architecture(space, genotype, x, y, evaluation_data, input_shape=(32
                               num_cells=num_cells, filters=filters, name=name)
     model.compile(optimizer=nk.FusedAdam(learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    nk.prepare_training(model, x, y)
+    nk.prepare_training(model, x, y, will_evaluate=True)  # evaluate follows fit
     with short_run_graph_optimization():
         model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
         _, accuracy = model.evaluate(*evaluation_data, batch_size=256, verbose=0)

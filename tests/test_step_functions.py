@@ -113,3 +113,55 @@ def test_a_setting_changed_after_installing_hands_over_to_keras():
     # compile() drops them, as it drops Keras' own.
     model.compile(optimizer="adam", loss="mse")
     assert model.train_function is None
+
+
+def _traced_on(model, kind):
+    """Record the thread each trace of ``model``'s ``kind`` step runs on."""
+    import threading
+
+    threads, step = [], getattr(model, f"{kind}_step")
+
+    def recorded(data):
+        threads.append(threading.current_thread().name)  # Python runs only while tracing
+        return step(data)
+
+    setattr(model, f"{kind}_step", recorded)
+    return threads
+
+
+@pytest.mark.parametrize("will_evaluate", [False, True])
+def test_the_test_step_is_traced_during_the_first_epoch_when_fit_will_validate(will_evaluate):
+    x, y = _data(n=120)
+    model = _model()
+    assert nk.prepare_training(model, x, y, will_evaluate=will_evaluate)
+    test_traces = _traced_on(model, "test")
+    history = model.fit(x[:96], y[:96], validation_data=(x[96:], y[96:]), epochs=2,
+                        batch_size=16, shuffle=False, verbose=0)
+    model.evaluate(x[96:], y[96:], verbose=0)
+    # Once either way; with will_evaluate off the training thread, while training ran.
+    assert len(test_traces) == 1
+    assert (test_traces[0] == "nasnet_keras-trace") == will_evaluate
+    reference = _model()
+    assert nk.prepare_training(reference, x, y)
+    expected = reference.fit(x[:96], y[:96], validation_data=(x[96:], y[96:]), epochs=2,
+                             batch_size=16, shuffle=False, verbose=0)
+    for key in expected.history:
+        np.testing.assert_allclose(history.history[key], expected.history[key], rtol=1e-6)
+
+
+def test_validation_data_of_another_form_is_traced_for_when_it_comes():
+    x, y = _data(n=120)
+    model = _model()
+    assert nk.prepare_training(model, x, y, will_evaluate=True)
+    test_traces = _traced_on(model, "test")
+    # Training labels int64, validation labels int32: the background trace is of no use.
+    validation = (x[96:], y[96:].astype("int32"))
+    history = model.fit(x[:96], y[:96], validation_data=validation, epochs=1, batch_size=16,
+                        shuffle=False, verbose=0)
+    assert "MainThread" in test_traces
+    reference = _model()
+    assert nk.prepare_training(reference, x, y)
+    expected = reference.fit(x[:96], y[:96], validation_data=validation, epochs=1,
+                             batch_size=16, shuffle=False, verbose=0)
+    np.testing.assert_allclose(history.history["val_loss"], expected.history["val_loss"],
+                               rtol=1e-6)
