@@ -9,8 +9,9 @@ traces the train step twice).  "after" is the default now: `nasnet_keras.FusedAd
 `nasnet_keras.FusedBatchNormalization`, `prepare_training` and
 `short_run_graph_optimization` (one trace, of one graph, one fused op per variable and
 per normalization, no Grappler on CPU), built under `quick_variable_creation`, with the
-modules' objects frozen out of Python's garbage collection and TensorFlow's kernel cache
-kept across children, as `NASTuner` trains children.  Children of
+modules' objects frozen out of Python's garbage collection, TensorFlow's kernel cache
+kept across children and no Python traceback recorded per op, as `NASTuner` trains
+children.  Children of
 the two kinds alternate in one process, as a search's children follow each other;
 each row is the median over children.
 
@@ -46,7 +47,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import nasnet_keras as nk  # noqa: E402
-from nasnet_search.graph_options import short_run_graph_optimization  # noqa: E402
+from nasnet_search.graph_options import (  # noqa: E402
+    short_run_graph_optimization, without_op_tracebacks)
 from nasnet_search.tuner import clear_session_keeping_settings  # noqa: E402
 from nasnet_keras.optimizers import prepare_training  # noqa: E402
 from nasnet_keras.variable_creation import quick_variable_creation  # noqa: E402
@@ -101,8 +103,9 @@ def _keras_batch_norm():
 @contextlib.contextmanager
 def _fresh_session(freeze):
     """A cleared Keras session and collected garbage, as NASTuner starts each child; with
-    ``freeze`` ("after"), cleared as NASTuner clears (TensorFlow's kernel cache kept) and
-    what survives kept out of the collector, as NASTuner.search does."""
+    ``freeze`` ("after"), cleared as NASTuner clears (TensorFlow's kernel cache kept), what
+    survives kept out of the collector and ops made without their Python tracebacks, as
+    NASTuner.search does."""
     if freeze:
         clear_session_keeping_settings()
     else:
@@ -111,7 +114,8 @@ def _fresh_session(freeze):
     if freeze:
         gc.freeze()
     try:
-        yield
+        with without_op_tracebacks() if freeze else contextlib.nullcontext():
+            yield
     finally:
         if freeze:
             gc.unfreeze()

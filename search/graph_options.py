@@ -19,9 +19,13 @@ NASNet-A mobile at batch 8 0.495 s against 0.550 s) while the first call was 0.2
 0.68 s and 2.9 s shorter (a scratch script, 6, 4 and 2 children).  So on CPU a short
 run skips Grappler; where a GPU is visible it keeps the one iteration as before (not
 measured on a GPU, where the remapper's fused kernels may matter more).
+
+The search's graphs are also made without the Python stack of each op's creation
+(`without_op_tracebacks`), which TensorFlow otherwise keeps for its error messages.
 """
 
 import contextlib
+import inspect
 
 from nasnet_keras.devices import gpu_visible
 
@@ -49,6 +53,37 @@ def without_grappler():
     finally:
         ctx._optimizer_experimental_options = saved
         ctx._thread_local_data.function_call_options = None
+
+
+@contextlib.contextmanager
+def without_op_tracebacks():
+    """Operations created inside do not record the Python stack that created them.
+
+    TensorFlow records it for every op it traces, to name the Python line in an error
+    raised while the graph runs, and handles these records again when it first runs the
+    graph.  A proxy search child's train function ran its first call (instantiation and one
+    step) in 0.35 s without them against 0.45 s with them, its traces as long (medians of
+    7 pairs of children, alternating in a scratch script).  An error inside a child's graph
+    still names the op, not the Python line.  Process-wide while inside (TensorFlow has no
+    per-thread switch); where TensorFlow's op constructor has no such option, this does
+    nothing.
+    """
+    from tensorflow.python.framework import ops
+
+    create = ops._create_c_op
+    if "extract_traceback" not in inspect.signature(create).parameters:
+        yield
+        return
+
+    def create_without_traceback(*args, **kwargs):
+        kwargs["extract_traceback"] = False
+        return create(*args, **kwargs)
+
+    ops._create_c_op = create_without_traceback
+    try:
+        yield
+    finally:
+        ops._create_c_op = create
 
 
 class GraphStep:

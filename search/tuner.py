@@ -39,7 +39,7 @@ from keras_tuner.src.engine.tuner import maybe_compute_model_size, maybe_distrib
 
 from nasnet_keras.variable_creation import quick_variable_creation
 from nasnet_search import distributed, storage
-from nasnet_search.graph_options import short_run_graph_optimization
+from nasnet_search.graph_options import short_run_graph_optimization, without_op_tracebacks
 from nasnet_search.oracles import failure_reason
 
 CHECKPOINT = "child.weights.h5"
@@ -346,7 +346,7 @@ class NASTuner(kt.Tuner):
         # failed children are routine here, and their reason is in the progress line.
         debug, kt_config.DEBUG = kt_config.DEBUG, self._progress > 1
         try:
-            with _children_trace_quietly(), _long_lived_objects_frozen():
+            with _children_trace_quietly(), _long_lived_objects_frozen(), without_op_tracebacks():
                 super().search(*fit_args, **fit_kwargs)
         except _Recycle:
             if self._progress:

@@ -191,3 +191,20 @@ def test_short_run_graph_optimization_sets_and_restores_the_call_options(gpu, mo
     # The same graph, optimized once or not at all: the same numbers.
     _, _, model = _train(FusedAdam(3e-3), steps=3)
     assert model.evaluate(x, y, verbose=0) == pytest.approx(short, rel=1e-6)
+
+
+def test_without_op_tracebacks_leaves_them_out_inside_and_restores_them():
+    import tensorflow as tf
+
+    from nasnet_search.graph_options import without_op_tracebacks
+
+    def last_op_traceback():
+        graph = tf.function(lambda: tf.constant(1.0) * 2.0).get_concrete_function().graph
+        return graph.get_operations()[-1].traceback
+
+    assert last_op_traceback()  # TensorFlow records the creating Python stack
+    with pytest.raises(RuntimeError, match="inside"):
+        with without_op_tracebacks():
+            assert last_op_traceback() is None
+            raise RuntimeError("inside")
+    assert last_op_traceback()  # restored, also after an error

@@ -242,6 +242,32 @@ def test_children_keep_the_users_keras_settings(tmp_path, digits):
         global_state.set_global_attribute("global_random_seed", None)
 
 
+class _TracebackProbe(keras.callbacks.Callback):
+    seen = []
+
+    def on_train_end(self, logs=None):
+        import tensorflow as tf
+
+        graph = tf.function(lambda: tf.constant(1.0) * 2.0).get_concrete_function().graph
+        _TracebackProbe.seen.append(graph.get_operations()[-1].traceback)
+
+
+def test_children_are_traced_without_op_tracebacks_and_the_users_graphs_after_with(
+        tmp_path, digits):
+    # TensorFlow's record of the Python stack that made each op costs a child's first call.
+    import tensorflow as tf
+
+    (x, y), val = digits
+    tuner = NASTuner(RandomOracle(MacroSearchSpace(num_layers=1), max_trials=1, seed=0),
+                     directory=str(tmp_path), project_name="p", verbose=0)
+    _TracebackProbe.seen.clear()
+    tuner.search(x[:128], y[:128], validation_data=val, epochs=1, batch_size=64,
+                 callbacks=[_TracebackProbe()])
+    assert _TracebackProbe.seen == [None]
+    graph = tf.function(lambda: tf.constant(1.0) * 2.0).get_concrete_function().graph
+    assert graph.get_operations()[-1].traceback
+
+
 def test_clearing_between_children_keeps_tensorflows_kernel_cache(monkeypatch):
     # Keras' clear_session empties TensorFlow's kernel cache, where traced functions (the
     # controller's sampler and update) stay instantiated; the search's clearing keeps it
