@@ -18,8 +18,12 @@ The iterators they are given are dropped on a background thread
 (`nasnet_keras.background_release`).  With ``will_evaluate``, the test function is traced
 on a background thread while the train function runs its second step: a step in
 TensorFlow's kernels leaves Python's lock free, and the first validation (or ``evaluate``)
-finds the function traced (proxy search children, alternating in a scratch script: the
-first validation 0.37 s shorter, the first epoch with it 0.2 s; the median of 8 pairs).
+finds the function traced.  Where training keeps every core busy, the trace's work only
+moves: in a proxy search on this project's 2-core machine (2-epoch trials alternating
+with and without it, 12 each, medians), the first validation took 0.42 s instead of 0.73 s
+and the first epoch's training 0.25 s longer relative to the second.  With a core to
+spare (TensorFlow held to one thread, as a stand-in for training on an accelerator; 7
+pairs of children), the first epoch's excess over the second fell from 1.46 s to 1.03 s.
 Only one of a model's steps is traced at a time (a lock), so the two traces never
 interleave in Keras' layer state.  They are installed only where Keras would build
 that plain form (TensorFlow, one step per execution, no XLA, not eager, no distribution
