@@ -8,10 +8,10 @@ Keras' BatchNormalization, variables created by the first trace (so TensorFlow
 traces the train step twice).  "after" is the default now: `nasnet_keras.FusedAdam`,
 `nasnet_keras.FusedBatchNormalization`, `prepare_training` and
 `short_run_graph_optimization` (one trace, of one graph, one fused op per variable and
-per normalization, no Grappler on CPU), built under `quick_variable_creation`, with the
-modules' objects frozen out of Python's garbage collection, TensorFlow's kernel cache
-kept across children and no Python traceback recorded per op, as `NASTuner` trains
-children.  Children of
+per normalization, no Grappler on CPU; where fit validates, the test step traced during
+the first epoch), built under `quick_variable_creation`, with the modules' objects frozen
+out of Python's garbage collection, TensorFlow's kernel cache kept across children and
+no Python traceback recorded per op, as `NASTuner` trains children.  Children of
 the two kinds alternate in one process, as a search's children follow each other;
 each row is the median over children.
 
@@ -128,12 +128,12 @@ def _step_spec(data):
     return (tf.TensorSpec((None, *x.shape[1:]), tf.float32), tf.TensorSpec((None,), y.dtype))
 
 
-def _compile(model, data, after):
+def _compile(model, data, after, validates=False):
     optimizer = nk.FusedAdam(3e-3) if after else keras.optimizers.Adam(3e-3)
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    if after:
-        prepare_training(model, *data)
+    if after:  # as NASTuner prepares a child
+        prepare_training(model, *data, will_evaluate=validates)
 
 
 def one_child(build, data, fit_kwargs, after):
@@ -145,7 +145,7 @@ def _timed_child(build, data, fit_kwargs, after):
     start = time.perf_counter()
     with quick_variable_creation() if after else _keras_batch_norm():
         model = build()
-    _compile(model, data, after)
+    _compile(model, data, after, validates="validation_data" in fit_kwargs)
     traces = [0]
     step = model.train_step
 
