@@ -129,6 +129,18 @@ def _traced_on(model, kind):
     return threads
 
 
+class _BackgroundTraceAwaited(keras.callbacks.Callback):
+    """Validation waits for a background trace already started (tiny steps could otherwise
+    reach validation before that thread runs, and the test would race)."""
+
+    def on_test_begin(self, logs=None):
+        import threading
+
+        for thread in threading.enumerate():
+            if thread.name == "nasnet_keras-trace":
+                thread.join()
+
+
 @pytest.mark.parametrize("will_evaluate", [False, True])
 def test_the_test_step_is_traced_during_the_first_epoch_when_fit_will_validate(will_evaluate):
     x, y = _data(n=120)
@@ -136,7 +148,8 @@ def test_the_test_step_is_traced_during_the_first_epoch_when_fit_will_validate(w
     assert nk.prepare_training(model, x, y, will_evaluate=will_evaluate)
     test_traces = _traced_on(model, "test")
     history = model.fit(x[:96], y[:96], validation_data=(x[96:], y[96:]), epochs=2,
-                        batch_size=16, shuffle=False, verbose=0)
+                        batch_size=16, shuffle=False, verbose=0,
+                        callbacks=[_BackgroundTraceAwaited()])
     model.evaluate(x[96:], y[96:], verbose=0)
     # Once either way; with will_evaluate off the training thread, while training ran.
     assert len(test_traces) == 1
