@@ -268,6 +268,41 @@ def test_children_are_traced_without_op_tracebacks_and_the_users_graphs_after_wi
     assert graph.get_operations()[-1].traceback
 
 
+class _CollectorProbe(keras.callbacks.Callback):
+    seen = []
+
+    def on_train_begin(self, logs=None):
+        import gc
+
+        _CollectorProbe.seen.append((gc.isenabled(), gc.get_threshold()))
+
+
+@pytest.mark.parametrize("collector_on", [True, False])
+def test_full_collections_only_between_children_and_the_thresholds_restored(
+        tmp_path, digits, collector_on):
+    # Each child's clearing collects; automatic full collections during a child's tracing
+    # found little.  A process that turned the collector off is left as it is.
+    import gc
+
+    (x, y), val = digits
+    before = gc.get_threshold()
+    if not collector_on:
+        gc.disable()
+    try:
+        tuner = NASTuner(RandomOracle(MacroSearchSpace(num_layers=1), max_trials=1, seed=0),
+                         directory=str(tmp_path), project_name="p", verbose=0)
+        _CollectorProbe.seen.clear()
+        tuner.search(x[:128], y[:128], validation_data=val, epochs=1, batch_size=64,
+                     callbacks=[_CollectorProbe()])
+        ((enabled, during),) = _CollectorProbe.seen
+        assert enabled == collector_on
+        assert during[:2] == before[:2]
+        assert (during[2] > 1_000_000) == collector_on
+        assert gc.get_threshold() == before and gc.isenabled() == collector_on
+    finally:
+        gc.enable()
+
+
 def test_clearing_between_children_keeps_tensorflows_kernel_cache(monkeypatch):
     # Keras' clear_session empties TensorFlow's kernel cache, where traced functions (the
     # controller's sampler and update) stay instantiated; the search's clearing keeps it
