@@ -11,7 +11,8 @@ traces the train step twice).  "after" is the default now: `nasnet_keras.FusedAd
 per normalization, no Grappler on CPU; where fit validates, the test step traced during
 the first epoch), built under `quick_variable_creation`, with the modules' objects frozen
 out of Python's garbage collection, TensorFlow's kernel cache kept across children and
-no Python traceback recorded per op, as `NASTuner` trains children.  Children of
+no Python traceback recorded per op, as `NASTuner` trains children (but with Python's
+automatic full collections left on, which `NASTuner.search` turns off).  Children of
 the two kinds alternate in one process, as a search's children follow each other;
 each row is the median over children.
 
