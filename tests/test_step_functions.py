@@ -151,7 +151,7 @@ def test_the_test_step_is_traced_during_the_first_epoch_when_fit_will_validate(w
                         batch_size=16, shuffle=False, verbose=0,
                         callbacks=[_BackgroundTraceAwaited()])
     model.evaluate(x[96:], y[96:], verbose=0)
-    # Once either way; with will_evaluate off the training thread, while training ran.
+    # Traced once either way; with will_evaluate, on the background thread while training ran.
     assert len(test_traces) == 1
     assert (test_traces[0] == "nasnet_keras-trace") == will_evaluate
     reference = _model()
