@@ -611,7 +611,7 @@ def _full_collections_between_children():
     The thresholds are restored when the search ends; a process with the collector off
     is left as it is."""
     thresholds = gc.get_threshold()
-    if not gc.isenabled() or len(thresholds) < 3:
+    if not gc.isenabled():
         yield
         return
     gc.set_threshold(thresholds[0], thresholds[1], _NO_AUTOMATIC_FULL_COLLECTION)

@@ -221,19 +221,33 @@ class _SettingsProbe(keras.callbacks.Callback):
         _SettingsProbe.seen.append((self.model.layers[-1].compute_dtype, get_random_seed()))
 
 
+def _search_with(probe, tmp_path, digits, max_trials=1):
+    """A random search of one-layer macro children (128 digits, one epoch each) with the
+    callback class ``probe``, whose class attribute ``seen`` starts empty."""
+    (x, y), val = digits
+    tuner = NASTuner(RandomOracle(MacroSearchSpace(num_layers=1), max_trials=max_trials, seed=0),
+                     directory=str(tmp_path), project_name="p", verbose=0)
+    probe.seen.clear()
+    tuner.search(x[:128], y[:128], validation_data=val, epochs=1, batch_size=64,
+                 callbacks=[probe()])
+
+
+def _last_op_traceback():
+    """The creating Python stack TensorFlow recorded for a freshly traced op (None if none)."""
+    import tensorflow as tf
+
+    graph = tf.function(lambda: tf.constant(1.0) * 2.0).get_concrete_function().graph
+    return graph.get_operations()[-1].traceback
+
+
 def test_children_keep_the_users_keras_settings(tmp_path, digits):
     # Keras' clear_session, run before each child, resets the global dtype policy and seed.
     from keras.src.backend.common import global_state
 
-    (x, y), val = digits
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     keras.utils.set_random_seed(7)
     try:
-        tuner = NASTuner(RandomOracle(MacroSearchSpace(num_layers=1), max_trials=2, seed=0),
-                         directory=str(tmp_path), project_name="p", verbose=0)
-        _SettingsProbe.seen.clear()
-        tuner.search(x[:128], y[:128], validation_data=val, epochs=1, batch_size=64,
-                     callbacks=[_SettingsProbe()])
+        _search_with(_SettingsProbe, tmp_path, digits, max_trials=2)
         assert _SettingsProbe.seen == [("bfloat16", 7)] * 2
         assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
         assert [r["status"] for r in load_results(str(tmp_path / "p"))] == ["COMPLETED"] * 2
@@ -246,26 +260,15 @@ class _TracebackProbe(keras.callbacks.Callback):
     seen = []
 
     def on_train_end(self, logs=None):
-        import tensorflow as tf
-
-        graph = tf.function(lambda: tf.constant(1.0) * 2.0).get_concrete_function().graph
-        _TracebackProbe.seen.append(graph.get_operations()[-1].traceback)
+        _TracebackProbe.seen.append(_last_op_traceback())
 
 
 def test_children_are_traced_without_op_tracebacks_and_the_users_graphs_after_with(
         tmp_path, digits):
     # TensorFlow's record of the Python stack that made each op costs a child's first call.
-    import tensorflow as tf
-
-    (x, y), val = digits
-    tuner = NASTuner(RandomOracle(MacroSearchSpace(num_layers=1), max_trials=1, seed=0),
-                     directory=str(tmp_path), project_name="p", verbose=0)
-    _TracebackProbe.seen.clear()
-    tuner.search(x[:128], y[:128], validation_data=val, epochs=1, batch_size=64,
-                 callbacks=[_TracebackProbe()])
+    _search_with(_TracebackProbe, tmp_path, digits)
     assert _TracebackProbe.seen == [None]
-    graph = tf.function(lambda: tf.constant(1.0) * 2.0).get_concrete_function().graph
-    assert graph.get_operations()[-1].traceback
+    assert _last_op_traceback()
 
 
 class _CollectorProbe(keras.callbacks.Callback):
@@ -284,16 +287,11 @@ def test_full_collections_only_between_children_and_the_thresholds_restored(
     # found little.  A process that turned the collector off is left as it is.
     import gc
 
-    (x, y), val = digits
     before = gc.get_threshold()
     if not collector_on:
         gc.disable()
     try:
-        tuner = NASTuner(RandomOracle(MacroSearchSpace(num_layers=1), max_trials=1, seed=0),
-                         directory=str(tmp_path), project_name="p", verbose=0)
-        _CollectorProbe.seen.clear()
-        tuner.search(x[:128], y[:128], validation_data=val, epochs=1, batch_size=64,
-                     callbacks=[_CollectorProbe()])
+        _search_with(_CollectorProbe, tmp_path, digits)
         ((enabled, during),) = _CollectorProbe.seen
         assert enabled == collector_on
         assert during[:2] == before[:2]
