@@ -38,6 +38,7 @@ from keras_tuner.src.engine import tuner_utils
 from keras_tuner.src.engine.tuner import maybe_compute_model_size, maybe_distribute
 
 from nasnet_keras.variable_creation import quick_variable_creation
+from nasnet_keras.weight_files import quick_weight_files
 from nasnet_search import distributed, storage
 from nasnet_search.graph_options import short_run_graph_optimization, without_op_tracebacks
 from nasnet_search.oracles import failure_reason
@@ -304,7 +305,8 @@ class NASTuner(kt.Tuner):
                 metrics_so_far = dict(metrics, **{objective.name: value})
                 if self._worth_saving(metrics_so_far):
                     # Keep the weights of the best run (keras-tuner: of the best epoch).
-                    model.save_weights(self._get_checkpoint_fname(trial.trial_id))
+                    with quick_weight_files():
+                        model.save_weights(self._get_checkpoint_fname(trial.trial_id))
         # keras-tuner's convention: each run's best epoch, averaged over the runs.
         for name in runs[0][0]:
             metrics[name] = float(np.mean([r[0][name] for r in runs if name in r[0]]))
@@ -472,7 +474,7 @@ class NASTuner(kt.Tuner):
                 "'all' or an integer k) to keep more, or rebuild and train the architecture: "
                 "tuner.hypermodel.build(trial.hyperparameters).")
         model = self._build_checked(trial.hyperparameters)
-        with maybe_distribute(self.distribution_strategy):
+        with maybe_distribute(self.distribution_strategy), quick_weight_files():
             if getattr(model, "optimizer", None) is not None:
                 model.optimizer.build(model.trainable_variables)  # the file holds its slots too
             model.load_weights(path)
@@ -493,7 +495,9 @@ class NASTuner(kt.Tuner):
         arch_path = os.path.join(directory, "best_architecture.json")
         storage.atomic_write_bytes(arch_path, self.space.arch_to_json(self.best_architecture()).encode())
         model_path = os.path.join(directory, "best_model.keras")
-        self.best_model().save(model_path)
+        model = self.best_model()
+        with quick_weight_files():
+            model.save(model_path)
         return arch_path, model_path
 
     def results_table(self):
