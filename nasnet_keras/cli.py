@@ -198,6 +198,7 @@ def cmd_finetune(args):
 
     import nasnet_keras as nk
     from nasnet_keras.data import load_data
+    from nasnet_keras.weight_files import quick_weight_files
 
     keras.utils.set_random_seed(args.seed)
     size = args.image_size or _default_size(args.model)
@@ -241,7 +242,8 @@ def cmd_finetune(args):
              "metrics": os.path.join(args.output, "metrics.json")}
     # Saved uncompiled: a compiled copy would carry an optimizer that never ran, whose
     # missing variables Keras warns about at every load.
-    keras.Model(final.inputs, final.outputs, name=final.name).save(paths["model"])
+    with quick_weight_files():
+        keras.Model(final.inputs, final.outputs, name=final.name).save(paths["model"])
     _plot_curves(histories.values(), paths["curves"])
     with open(paths["metrics"], "w", encoding="utf8") as f:
         json.dump(metrics, f, indent=1)

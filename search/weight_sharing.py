@@ -37,6 +37,7 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
+from nasnet_keras.weight_files import quick_weight_files
 from nasnet_search import storage
 from nasnet_search.graph_options import GraphStep, short_run_graph_optimization
 
@@ -615,7 +616,9 @@ class WeightSharingTuner(kt.Tuner):
         arch_path = os.path.join(directory, "best_architecture.json")
         storage.atomic_write_bytes(arch_path, self.best_architecture().to_json(indent=1).encode())
         model_path = os.path.join(directory, "best_model.keras")
-        self.extract_best(calibration_data, calibration_steps).save(model_path)
+        model = self.extract_best(calibration_data, calibration_steps)
+        with quick_weight_files():
+            model.save(model_path)
         return arch_path, model_path
 
     def retrain(self, x, y, evaluation_data, num_cells=1, filters=12, epochs=6, batch_size=64,
