@@ -22,6 +22,14 @@ def randomize(model, seed=0):
     return model
 
 
+def last_op_traceback():
+    """The creating Python stack TensorFlow recorded for a freshly traced op (None if none)."""
+    import tensorflow as tf
+
+    graph = tf.function(lambda: tf.constant(1.0) * 2.0).get_concrete_function().graph
+    return graph.get_operations()[-1].traceback
+
+
 def tiny_model(**overrides):
     """A NASNet-A small enough for the per-test battery (F = 8, 32 px)."""
     kwargs = dict(genotype=nk.NASNET_A, num_cells=1, penultimate_filters=192, stem="cifar",

@@ -6,6 +6,7 @@ import pytest
 
 import nasnet_keras as nk
 from nasnet_keras.optimizers import FusedAdam, FusedSGD, fused
+from conftest import last_op_traceback
 
 
 def _model(seed=0):
@@ -194,13 +195,7 @@ def test_short_run_graph_optimization_sets_and_restores_the_call_options(gpu, mo
 
 
 def test_without_op_tracebacks_leaves_them_out_inside_and_restores_them():
-    import tensorflow as tf
-
     from nasnet_search.graph_options import without_op_tracebacks
-
-    def last_op_traceback():
-        graph = tf.function(lambda: tf.constant(1.0) * 2.0).get_concrete_function().graph
-        return graph.get_operations()[-1].traceback
 
     assert last_op_traceback()  # TensorFlow records the creating Python stack
     with pytest.raises(RuntimeError, match="inside"):

@@ -17,6 +17,7 @@ from nasnet_search import (MacroSearchSpace, NASNetSearchSpace, NASTuner, Random
                            load_results)
 from nasnet_search.cli import run_command as cli
 from nasnet_search.datasets import load_dataset
+from conftest import last_op_traceback
 
 
 @pytest.fixture(scope="module")
@@ -232,14 +233,6 @@ def _search_with(probe, tmp_path, digits, max_trials=1):
                  callbacks=[probe()])
 
 
-def _last_op_traceback():
-    """The creating Python stack TensorFlow recorded for a freshly traced op (None if none)."""
-    import tensorflow as tf
-
-    graph = tf.function(lambda: tf.constant(1.0) * 2.0).get_concrete_function().graph
-    return graph.get_operations()[-1].traceback
-
-
 def test_children_keep_the_users_keras_settings(tmp_path, digits):
     # Keras' clear_session, run before each child, resets the global dtype policy and seed.
     from keras.src.backend.common import global_state
@@ -260,7 +253,7 @@ class _TracebackProbe(keras.callbacks.Callback):
     seen = []
 
     def on_train_end(self, logs=None):
-        _TracebackProbe.seen.append(_last_op_traceback())
+        _TracebackProbe.seen.append(last_op_traceback())
 
 
 def test_children_are_traced_without_op_tracebacks_and_the_users_graphs_after_with(
@@ -268,15 +261,13 @@ def test_children_are_traced_without_op_tracebacks_and_the_users_graphs_after_wi
     # TensorFlow's record of the Python stack that made each op costs a child's first call.
     _search_with(_TracebackProbe, tmp_path, digits)
     assert _TracebackProbe.seen == [None]
-    assert _last_op_traceback()
+    assert last_op_traceback()
 
 
 class _CollectorProbe(keras.callbacks.Callback):
     seen = []
 
     def on_train_begin(self, logs=None):
-        import gc
-
         _CollectorProbe.seen.append((gc.isenabled(), gc.get_threshold()))
 
 
@@ -285,8 +276,6 @@ def test_full_collections_only_between_children_and_the_thresholds_restored(
         tmp_path, digits, collector_on):
     # Each child's clearing collects; automatic full collections during a child's tracing
     # found little.  A process that turned the collector off is left as it is.
-    import gc
-
     before = gc.get_threshold()
     if not collector_on:
         gc.disable()
