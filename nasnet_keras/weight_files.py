@@ -22,11 +22,8 @@ _SETS = {}  # kind -> the set Keras' own function returned for it
 def quick_weight_files():
     """Keras' saving and loading meanwhile make each kind's set of skipped attributes once.
     Does nothing where Keras has no such function (another version)."""
-    try:
-        from keras.src.saving import saving_lib
-    except ImportError:
-        yield
-        return
+    from keras.src.saving import saving_lib
+
     original = getattr(saving_lib, "get_attr_skipset", None)
     if original is None:
         yield
