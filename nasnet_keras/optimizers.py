@@ -13,9 +13,11 @@ Decoupled weight decay, when set, uses one learning rate for all variables: Kera
 computes it (with a schedule, a few dozen ops) again for each variable, which was about
 a third of the weight-sharing supernet's trace (1,400 variables).
 
-Where a fused kernel does not apply (another backend, a distribution strategy with
-several replicas, AMSGrad, gradient accumulation, variables that are not float32),
-they take Keras' own path, which computes the same numbers.
+The kernels take float32 and float64 variables (the search's RL controller computes in
+float64) and compute in the variable's dtype, as Keras does.  Where a fused kernel does
+not apply (another backend, a distribution strategy with several replicas, AMSGrad,
+gradient accumulation, variables of another dtype), they take Keras' own path, which
+computes the same numbers.
 """
 
 import keras
@@ -24,6 +26,7 @@ from nasnet_keras.step_functions import install_step_functions
 from nasnet_keras.variable_creation import quick_variable_creation
 
 _FUSED = "fused"
+_KERNEL_DTYPES = ("float32", "float64")
 
 
 def _fusable(optimizer, variables):
@@ -33,11 +36,28 @@ def _fusable(optimizer, variables):
 
     if tf.distribute.has_strategy() and tf.distribute.get_strategy().num_replicas_in_sync > 1:
         return False
-    return all(v.dtype == "float32" for v in variables)
+    return all(v.dtype in _KERNEL_DTYPES for v in variables)
+
+
+class _PerDtype:
+    """A hyperparameter cast once per variable dtype (a float64 controller, a float32
+    model; both where a model mixes them): Keras casts it again for every variable."""
+
+    def __init__(self, make):
+        self._make, self._made = make, {}
+
+    def __call__(self, dtype):
+        if dtype not in self._made:
+            self._made[dtype] = self._make(dtype)
+        return self._made[dtype]
 
 
 def _handle(variable):
     return (variable.value if isinstance(variable, keras.Variable) else variable).handle
+
+
+def _handle_dtype(variable):
+    return (variable.value if isinstance(variable, keras.Variable) else variable).dtype
 
 
 def _fused_weight_decay(optimizer, variables):
@@ -45,15 +65,13 @@ def _fused_weight_decay(optimizer, variables):
     once: Keras computes it (a whole schedule) again for every variable."""
     import tensorflow as tf
 
-    lr = wd = None
+    lr = _PerDtype(lambda dtype: tf.cast(optimizer.learning_rate, dtype))
+    wd = _PerDtype(lambda dtype: tf.cast(optimizer.weight_decay, dtype))
     for variable in variables:
         if not optimizer._use_weight_decay(variable):
             continue
-        if lr is None:
-            lr = tf.cast(optimizer.learning_rate, tf.float32)
-            wd = tf.cast(optimizer.weight_decay, tf.float32)
         value = variable.value if isinstance(variable, keras.Variable) else variable
-        value.assign_sub(value * wd * lr)
+        value.assign_sub(value * wd(value.dtype) * lr(value.dtype))
 
 
 class _FusedMixin:
@@ -75,19 +93,26 @@ class FusedAdam(_FusedMixin, keras.optimizers.Adam):
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
         import tensorflow as tf
 
-        lr = tf.cast(learning_rate, tf.float32)
-        step = tf.cast(self.iterations + 1, tf.float32)
-        beta_1 = tf.cast(self.beta_1, tf.float32)
-        beta_2 = tf.cast(self.beta_2, tf.float32)
-        beta_1_power, beta_2_power = tf.pow(beta_1, step), tf.pow(beta_2, step)
-        epsilon = tf.cast(self.epsilon, tf.float32)
+        def constants(dtype):
+            # As Keras: the powers of the betas cast (a Python float passes through
+            # float32), ``1 - beta`` and epsilon from the Python floats themselves.
+            def exact(x):
+                return tf.cast(x, dtype) if tf.is_tensor(x) else tf.constant(x, dtype)
+
+            step = tf.cast(self.iterations + 1, dtype)
+            return dict(beta1_power=tf.pow(tf.cast(self.beta_1, dtype), step),
+                        beta2_power=tf.pow(tf.cast(self.beta_2, dtype), step),
+                        lr=tf.cast(learning_rate, dtype), beta1=exact(self.beta_1),
+                        beta2=exact(self.beta_2), epsilon=exact(self.epsilon))
+
+        constants = _PerDtype(constants)
         for grad, variable in zip(grads, trainable_variables):
             index = self._get_variable_index(variable)
+            dtype = _handle_dtype(variable)
             tf.raw_ops.ResourceApplyAdam(
                 var=_handle(variable), m=_handle(self._momentums[index]),
-                v=_handle(self._velocities[index]), beta1_power=beta_1_power,
-                beta2_power=beta_2_power, lr=lr, beta1=beta_1, beta2=beta_2, epsilon=epsilon,
-                grad=tf.cast(grad, tf.float32), use_locking=False)
+                v=_handle(self._velocities[index]), grad=tf.cast(grad, dtype),
+                use_locking=False, **constants(dtype))
 
 
 @keras.saving.register_keras_serializable(package="nasnet_keras")
@@ -99,19 +124,20 @@ class FusedSGD(_FusedMixin, keras.optimizers.SGD):
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
         import tensorflow as tf
 
-        lr = tf.cast(learning_rate, tf.float32)
-        momentum = tf.cast(self.momentum, tf.float32)
+        lr = _PerDtype(lambda dtype: tf.cast(learning_rate, dtype))
+        momentum = _PerDtype(lambda dtype: tf.cast(self.momentum, dtype))
         for grad, variable in zip(grads, trainable_variables):
-            grad = tf.cast(grad, tf.float32)
+            dtype = _handle_dtype(variable)
+            grad = tf.cast(grad, dtype)
             if self.momentum == 0:
-                tf.raw_ops.ResourceApplyGradientDescent(var=_handle(variable), alpha=lr,
+                tf.raw_ops.ResourceApplyGradientDescent(var=_handle(variable), alpha=lr(dtype),
                                                         delta=grad, use_locking=False)
                 continue
             # Keras' rule: m = momentum * m - lr * g; w += m (Nesterov: w += momentum*m - lr*g).
             accum = _handle(self.momentums[self._get_variable_index(variable)])
             tf.raw_ops.ResourceApplyKerasMomentum(
-                var=_handle(variable), accum=accum, lr=lr, grad=grad, momentum=momentum,
-                use_locking=False, use_nesterov=self.nesterov)
+                var=_handle(variable), accum=accum, lr=lr(dtype), grad=grad,
+                momentum=momentum(dtype), use_locking=False, use_nesterov=self.nesterov)
 
 
 FUSED_OPTIMIZERS = {"adam": FusedAdam, "sgd": FusedSGD}

@@ -63,6 +63,54 @@ def test_20_steps_match_keras_within_float32_round_off(theirs, ours):
     assert not np.allclose(their_weights[0], _model().weights[0])  # it trained
 
 
+@pytest.mark.parametrize("theirs, ours", [
+    (lambda: keras.optimizers.Adam(1e-2, global_clipnorm=1.0),
+     lambda: FusedAdam(1e-2, global_clipnorm=1.0)),
+    (lambda: keras.optimizers.SGD(0.05, momentum=0.9, weight_decay=0.01),
+     lambda: FusedSGD(0.05, momentum=0.9, weight_decay=0.01)),
+], ids=["adam", "momentum-decay"])
+def test_float64_variables_take_the_fused_kernels_with_keras_numbers(theirs, ours):
+    # The RL controller computes in float64: the kernels run in the variables' dtype.
+    import tensorflow as tf
+
+    def train(optimizer):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((5,), dtype="float64"),
+                                  keras.layers.Dense(8, activation="tanh", dtype="float64"),
+                                  keras.layers.Dense(3, dtype="float64")])
+        model.compile(optimizer=optimizer,
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        rng = np.random.default_rng(2)
+        x, y = rng.normal(size=(64, 5)), rng.integers(0, 3, 64)
+        losses = [model.train_on_batch(x[i % 4 * 16:][:16], y[i % 4 * 16:][:16])
+                  for i in range(20)]
+        return np.array(losses), [np.array(w) for w in model.weights], model
+
+    their_losses, their_weights, _ = train(theirs())
+    our_losses, our_weights, model = train(ours())
+    np.testing.assert_allclose(our_losses, their_losses, rtol=1e-12)
+    for a, b in zip(our_weights, their_weights):
+        assert a.dtype == np.float64
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+    variables = model.trainable_variables
+    grads = [keras.ops.ones_like(v) for v in variables]
+    graph = tf.function(lambda: model.optimizer.apply(grads, variables)).get_concrete_function().graph
+    kernel = "ResourceApplyAdam" if isinstance(model.optimizer, FusedAdam) else \
+        "ResourceApplyKerasMomentum"
+    assert [op.type for op in graph.get_operations()].count(kernel) == len(variables)
+
+
+def test_the_rl_controller_trains_with_the_fused_adam():
+    from nasnet_search import MacroSearchSpace
+    from nasnet_search.algorithms import PolicyTrainer, rl_settings
+    from nasnet_search.controller import Controller
+
+    controller = Controller(MacroSearchSpace(num_layers=2).decisions, units=8)
+    trainer = PolicyTrainer(controller, rl_settings("default"))
+    assert type(trainer.optimizer) is FusedAdam
+    assert {v.dtype for v in controller.trainable_variables} == {"float64"}
+
+
 def test_keras_file_round_trip_and_resume(tmp_path):
     _, _, model = _train(FusedAdam(3e-3), steps=10)
     path = str(tmp_path / "m.keras")
