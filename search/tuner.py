@@ -37,6 +37,7 @@ from keras_tuner.engine.trial import TrialStatus
 from keras_tuner.src.engine import tuner_utils
 from keras_tuner.src.engine.tuner import maybe_compute_model_size, maybe_distribute
 
+from nasnet_keras.array_pipelines import reused_array_pipelines
 from nasnet_keras.variable_creation import quick_variable_creation
 from nasnet_keras.weight_files import quick_weight_files
 from nasnet_search import distributed, storage
@@ -349,7 +350,8 @@ class NASTuner(kt.Tuner):
         debug, kt_config.DEBUG = kt_config.DEBUG, self._progress > 1
         try:
             with _children_trace_quietly(), _long_lived_objects_frozen(), \
-                    _full_collections_between_children(), without_op_tracebacks():
+                    _full_collections_between_children(), without_op_tracebacks(), \
+                    reused_array_pipelines():
                 super().search(*fit_args, **fit_kwargs)
         except _Recycle:
             if self._progress:
