@@ -19,20 +19,24 @@ children each way with a seed and compares the weights bit for bit).
 
 One difference: the dataset holds a copy of the arrays made when it was built, as Keras'
 holds one for the length of a ``fit``.  An array changed in place between two fits is not
-seen by the second; pass a new array instead.
+seen by the second; pass a new array instead.  Two pipelines are kept (training and
+validation data), so no more copies of the data are alive than during one of Keras' fits.
 """
 
 import collections
 import contextlib
 
-_MAX_PIPELINES = 4  # a search uses two (training, validation); more means new arrays each time
+# A search uses two (training and validation data).  Other arrays for each fit (Keras'
+# validation_split makes new ones) replace them, the old dropped before the new is built:
+# never more copies of the data alive than during one of Keras' own fits.
+_MAX_PIPELINES = 2
 
 
 @contextlib.contextmanager
 def reused_array_pipelines():
     """Meanwhile, ``fit`` and ``evaluate`` on the same array objects (with the same batch size
-    and shuffling) share one Keras pipeline.  The last few are kept (the arrays they were
-    built from too, so an object's id cannot be taken over); all are dropped on exit.  Does
+    and shuffling) share one Keras pipeline.  The last two are kept (with the arrays they were
+    built from, so an object's id cannot be taken over); all are dropped on exit.  Does
     nothing where Keras has no such adapter (another version)."""
     try:
         from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
@@ -50,10 +54,10 @@ def reused_array_pipelines():
         if key in pipelines:
             pipelines.move_to_end(key)
             return pipelines[key][1]
+        while len(pipelines) >= _MAX_PIPELINES:
+            pipelines.popitem(last=False)
         dataset = original(adapter)
         pipelines[key] = (arrays, dataset)
-        while len(pipelines) > _MAX_PIPELINES:
-            pipelines.popitem(last=False)
         return dataset
 
     ArrayDataAdapter.get_tf_dataset = get_tf_dataset

@@ -66,13 +66,14 @@ def test_other_arrays_batch_sizes_or_shuffling_get_their_own_pipeline(built):
         model = _child()
         model.fit(x, y, batch_size=10, epochs=1, verbose=0)
         model.fit(x, y, batch_size=12, epochs=1, verbose=0)
+        model.fit(x, y, batch_size=10, epochs=1, verbose=0)  # the first again
+        assert len(built) == 2
         model.fit(x, y, batch_size=12, epochs=1, shuffle=False, verbose=0)
         model.fit(x.copy(), y, batch_size=10, epochs=1, verbose=0)
-        model.fit(x, y, batch_size=10, epochs=1, verbose=0)  # the first again
     assert len(built) == 4
 
 
-def test_only_the_last_few_are_kept(built):
+def test_only_the_last_two_are_kept(built):
     from nasnet_keras import array_pipelines
 
     model = _child()
@@ -82,6 +83,33 @@ def test_only_the_last_few_are_kept(built):
             model.evaluate(x, y, batch_size=16, verbose=0)
     # The last one again is reused; the first, dropped meanwhile, is built again.
     assert len(built) == len(arrays) + 1
+
+
+def test_new_arrays_for_every_fit_keep_no_more_pipelines_than_keras(built, monkeypatch):
+    # validation_split gives Keras new arrays for every fit: each replaces an old pipeline,
+    # which is dropped before the new one is built.
+    import gc
+    import weakref
+
+    from nasnet_keras import array_pipelines
+
+    alive = []
+    counted = ArrayDataAdapter.get_tf_dataset
+
+    def watched(adapter):
+        dataset = counted(adapter)
+        alive.append(weakref.ref(dataset))
+        gc.collect()
+        assert sum(ref() is not None for ref in alive) <= array_pipelines._MAX_PIPELINES
+        return dataset
+
+    monkeypatch.setattr(ArrayDataAdapter, "get_tf_dataset", watched)
+    x, y = _data()
+    model = _child()
+    with reused_array_pipelines():
+        for _ in range(3):
+            model.fit(x, y, batch_size=10, epochs=1, validation_split=0.25, verbose=0)
+    assert len(built) == 6
 
 
 def test_keras_method_is_back_after_the_scope_and_after_an_error():
