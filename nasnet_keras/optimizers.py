@@ -52,12 +52,13 @@ class _PerDtype:
         return self._made[dtype]
 
 
+def _tf_variable(variable):
+    """The TensorFlow variable behind a Keras one (or the TensorFlow variable given)."""
+    return variable.value if isinstance(variable, keras.Variable) else variable
+
+
 def _handle(variable):
-    return (variable.value if isinstance(variable, keras.Variable) else variable).handle
-
-
-def _handle_dtype(variable):
-    return (variable.value if isinstance(variable, keras.Variable) else variable).dtype
+    return _tf_variable(variable).handle
 
 
 def _fused_weight_decay(optimizer, variables):
@@ -70,7 +71,7 @@ def _fused_weight_decay(optimizer, variables):
     for variable in variables:
         if not optimizer._use_weight_decay(variable):
             continue
-        value = variable.value if isinstance(variable, keras.Variable) else variable
+        value = _tf_variable(variable)
         value.assign_sub(value * wd(value.dtype) * lr(value.dtype))
 
 
@@ -108,7 +109,7 @@ class FusedAdam(_FusedMixin, keras.optimizers.Adam):
         constants = _PerDtype(constants)
         for grad, variable in zip(grads, trainable_variables):
             index = self._get_variable_index(variable)
-            dtype = _handle_dtype(variable)
+            dtype = _tf_variable(variable).dtype
             tf.raw_ops.ResourceApplyAdam(
                 var=_handle(variable), m=_handle(self._momentums[index]),
                 v=_handle(self._velocities[index]), grad=tf.cast(grad, dtype),
@@ -127,7 +128,7 @@ class FusedSGD(_FusedMixin, keras.optimizers.SGD):
         lr = _PerDtype(lambda dtype: tf.cast(learning_rate, dtype))
         momentum = _PerDtype(lambda dtype: tf.cast(self.momentum, dtype))
         for grad, variable in zip(grads, trainable_variables):
-            dtype = _handle_dtype(variable)
+            dtype = _tf_variable(variable).dtype
             grad = tf.cast(grad, dtype)
             if self.momentum == 0:
                 tf.raw_ops.ResourceApplyGradientDescent(var=_handle(variable), alpha=lr(dtype),
