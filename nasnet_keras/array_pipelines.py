@@ -4,9 +4,9 @@ Given arrays, each ``fit`` (and its validation) builds Keras' input pipeline ane
 the arrays into a dataset and traces the dataset's functions (each epoch's permutation of
 the indices, the batches of indices, the gathering of a batch).  A search fits one child
 after another on the same arrays; building both pipelines took about 0.05 s of a proxy
-child's trial (``fit``'s start to its first epoch, in `benchmarks/cli_trial.py`'s trials
-alternating with and without: 0.056 s against 0.002 s), and left more garbage for the next
-child's clearing.
+child's trial (``fit``'s start to its first epoch, in a scratch copy of
+`benchmarks/cli_trial.py` whose trials alternated with and without: 0.056 s against 0.002 s),
+and left more garbage for the next child's clearing.
 
 Inside `reused_array_pipelines` Keras builds the pipeline for given array objects, batch
 size and shuffling once and hands the same dataset to every later ``fit`` or ``evaluate``.
