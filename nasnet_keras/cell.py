@@ -29,6 +29,7 @@ from nasnet_keras.lean_gradients import add_same_shape, concatenate_channels
 from nasnet_keras.layers import FactorizedReduction, NormSettings, ScheduledDropPath
 from nasnet_keras.layers import bn_variables, conv_variables, zero_pad_same
 from nasnet_keras.operations import PAD_MODES, Pooling, build_operation
+from nasnet_keras.operation_graphs import call_operation
 
 PREV_MODES = ("passthrough", "match", "reduce", "reduce_x4")
 # The prev mode of an input that is 0, 1 or 2 resolution levels above the cell's input.
@@ -194,7 +195,7 @@ class NASNetCell(keras.layers.Layer):
             if j not in self.used_inputs:
                 p = None
             elif str(j) in self.input_reductions:
-                p = self.input_reductions[str(j)](ops.relu(p), training=training)
+                p = call_operation(self.input_reductions[str(j)], ops.relu(p), training=training)
             elif str(j) in self.input_convs:
                 p = self.input_bns[str(j)](self.input_convs[str(j)](ops.relu(p)),
                                             training=training)
@@ -225,7 +226,7 @@ class NASNetCell(keras.layers.Layer):
                         if pad_key not in padded:
                             padded[pad_key] = zero_pad_same(states[src], op.pool_size, 2)
                         kwargs["padded"] = padded[pad_key]
-                    y = op(states[src], training=training, **kwargs)
+                    y = call_operation(op, states[src], training=training, **kwargs)
                     if key is not None:
                         pure[(key, src)] = y
                 if op_name != "identity":  # slim never drops identity paths
@@ -239,7 +240,7 @@ class NASNetCell(keras.layers.Layer):
                     y = self.combine_norms[str(b)](y)
                 states.append(y)
         parts = self._output_states(
-            states, lambda layer, state: layer(state, training=training))
+            states, lambda layer, state: call_operation(layer, state, training=training))
         if training:
             self.drop_path.advance()
         if self.spec.output_mode == "pass":

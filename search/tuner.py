@@ -38,6 +38,7 @@ from keras_tuner.src.engine import tuner_utils
 from keras_tuner.src.engine.tuner import maybe_compute_model_size, maybe_distribute
 
 from nasnet_keras.array_pipelines import reused_array_pipelines
+from nasnet_keras.operation_graphs import reused_operation_graphs
 from nasnet_keras.variable_creation import quick_variable_creation
 from nasnet_keras.weight_files import quick_weight_files
 from nasnet_search import distributed, storage
@@ -351,7 +352,7 @@ class NASTuner(kt.Tuner):
         try:
             with _children_trace_quietly(), _long_lived_objects_frozen(), \
                     _full_collections_between_children(), without_op_tracebacks(), \
-                    reused_array_pipelines():
+                    reused_array_pipelines(), reused_operation_graphs():
                 super().search(*fit_args, **fit_kwargs)
         except _Recycle:
             if self._progress:
