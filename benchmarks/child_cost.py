@@ -11,8 +11,10 @@ traces the train step twice).  "after" is the default now: `nasnet_keras.FusedAd
 per normalization, no Grappler on CPU; where fit validates, the test step traced during
 the first epoch), built under `quick_variable_creation`, with the modules' objects frozen
 out of Python's garbage collection, TensorFlow's kernel cache kept across children and
-no Python traceback recorded per op, as `NASTuner` trains children (but with Python's
-automatic full collections left on, which `NASTuner.search` turns off).  Children of
+no Python traceback recorded per op and each form of cell operation traced once and copied
+(`reused_operation_graphs`, its record kept from one "after" child to the next), as
+`NASTuner` trains children (but with Python's automatic full collections left on, which
+`NASTuner.search` turns off).  Children of
 the two kinds alternate in one process, as a search's children follow each other;
 each row is the median over children.
 
@@ -51,6 +53,7 @@ import nasnet_keras as nk  # noqa: E402
 from nasnet_search.graph_options import (  # noqa: E402
     short_run_graph_optimization, without_op_tracebacks)
 from nasnet_search.tuner import clear_session_keeping_settings  # noqa: E402
+from nasnet_keras.operation_graphs import OperationGraphs, reused_operation_graphs  # noqa: E402
 from nasnet_keras.optimizers import prepare_training  # noqa: E402
 from nasnet_keras.variable_creation import quick_variable_creation  # noqa: E402
 
@@ -137,8 +140,17 @@ def _compile(model, data, after, validates=False):
         prepare_training(model, *data, will_evaluate=validates)
 
 
+# The operation graphs the "after" children trace and copy, kept from child to child as
+# through a search (`NASTuner.search`); "before" children trace every op themselves.
+_OPERATION_GRAPHS = OperationGraphs()
+
+
+def _operation_graphs(after):
+    return reused_operation_graphs(_OPERATION_GRAPHS) if after else contextlib.nullcontext()
+
+
 def one_child(build, data, fit_kwargs, after):
-    with _fresh_session(freeze=after):
+    with _fresh_session(freeze=after), _operation_graphs(after):
         return _timed_child(build, data, fit_kwargs, after)
 
 

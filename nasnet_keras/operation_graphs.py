@@ -52,11 +52,16 @@ _ACTIVE = [None]
 
 
 @contextlib.contextmanager
-def reused_operation_graphs():
+def reused_operation_graphs(graphs=None):
     """Inside, cells trace each form of operation once and copy it (see the module
-    docstring).  Yields the `OperationGraphs` record; nested scopes share the outer one."""
+    docstring).  Yields the `OperationGraphs` record: ``graphs``, an earlier scope's record
+    to go on with, or a new one; a nested scope without ``graphs`` shares the outer one's."""
     previous = _ACTIVE[0]
-    graphs = previous if previous is not None else OperationGraphs()
+    if graphs is not None and not isinstance(graphs, OperationGraphs):
+        raise TypeError(f"reused_operation_graphs: `graphs` must be an OperationGraphs record "
+                        f"(what the scope yields) or None, got {graphs!r}.")
+    if graphs is None:
+        graphs = previous if previous is not None else OperationGraphs()
     _ACTIVE[0] = graphs
     try:
         yield graphs

@@ -120,6 +120,11 @@ def test_the_scope_ends_on_exit_and_after_an_error_and_nests():
         with reused_operation_graphs():
             raise RuntimeError("inside")
     assert operation_graphs._ACTIVE[0] is None
+    with reused_operation_graphs(outer) as again:  # an earlier record, gone on with
+        assert again is outer
+    with pytest.raises(TypeError, match="`graphs` must be an OperationGraphs record"):
+        with reused_operation_graphs({}):
+            pass
 
 
 def test_a_search_copies_its_childrens_operations(monkeypatch, tmp_path):
