@@ -23,13 +23,16 @@ compute), and only where the inline call would trace the same ops: TensorFlow, i
 ``tf.function``, no distribution strategy, no ``keras.StatelessScope``, plain TensorFlow
 variables.  A form whose graph reads anything but its inputs and its variables, uses
 functions, returns more than one tensor, or whose gradient is not a plain tensor is traced
-inline every time.  Process-wide while inside, like the search's other scopes; the
-graphs are dropped on exit.
+inline every time.  A copy is recorded for first-order gradients, what training takes: a
+gradient of a gradient through a copied operation, or forward-mode differentiation, is not
+there (nothing in a search asks for one).  Process-wide while inside, like the search's
+other scopes; the graphs are dropped with the record.
 """
 
 import contextlib
 import json
 import threading
+from typing import NamedTuple
 
 import keras
 
@@ -73,13 +76,14 @@ def call_operation(layer, inputs, training=None, **tensors):
     """``layer(inputs, training=training, **tensors)``, copied from its form's graph where
     `reused_operation_graphs` is active and the layer qualifies (module docstring)."""
     graphs = _ACTIVE[0]
-    form = None if graphs is None else _form(layer, inputs, training, tensors)
+    # An operation called while a form is traced (on its own thread) is traced with it.
+    tracing = getattr(_TRACING, "active", False)
+    form = None if graphs is None or tracing else _form(layer, inputs, training, tensors)
     if form is None:
         return layer(inputs, training=training, **tensors)
     with graphs.lock:
         if form not in graphs.graphs:
-            graphs.graphs[form] = _OperationGraph.trace(layer, inputs, training, tensors,
-                                                        *form[-3:])
+            graphs.graphs[form] = _OperationGraph.trace(layer, inputs, tensors, form)
         graph = graphs.graphs[form]
         if graph is None:
             return layer(inputs, training=training, **tensors)
@@ -92,6 +96,23 @@ def _reusable_classes():
     from nasnet_keras.operations import ConvSequence, Identity, Pooling, StackedSeparableConv
 
     return (StackedSeparableConv, ConvSequence, Pooling, Identity, FactorizedReduction)
+
+
+class _Form(NamedTuple):
+    """What the traced ops of an operation's call depend on."""
+
+    layer_class: type
+    config: str  # the layer's config without its name, as JSON
+    training: bool
+    tensor_names: tuple  # the names of the extra tensor arguments
+    shapes_and_dtypes: tuple  # of ``inputs`` and the extra tensors
+    trainable: tuple  # of the layer and its sublayers
+    with_gradient: bool  # a gradient tape could record the call
+    autocast_dtype: object
+    inference_kernel: bool  # `normalization.inference_kernel` is active
+
+
+_TRACING = threading.local()  # ``active`` on the thread that traces a form
 
 
 def _form(layer, inputs, training, tensors):
@@ -110,19 +131,19 @@ def _form(layer, inputs, training, tensors):
             or not isinstance(training, bool)):
         return None
     arguments = [inputs, *tensors.values()]
-    if not all(tf.is_symbolic_tensor(t) for t in arguments):
+    if not all(tf.is_symbolic_tensor(t) and t.shape.rank is not None for t in arguments):
         return None
     if not all(isinstance(getattr(v, "_value", None), tf.Variable) for v in layer.variables):
         return None
     config = dict(layer.get_config())
     config.pop("name", None)
     autocast = get_autocast_scope()
-    return (type(layer), json.dumps(config, sort_keys=True, default=repr), training,
-            tuple(sorted(tensors)),
-            tuple((tuple(t.shape.as_list()), t.dtype.name) for t in arguments),
-            tuple(sub.trainable for sub in layer._flatten_layers()),
-            bool(record.could_possibly_record()), None if autocast is None else autocast.dtype,
-            _inference_kernel.active)
+    return _Form(type(layer), json.dumps(config, sort_keys=True, default=repr), training,
+                 tuple(sorted(tensors)),
+                 tuple((tuple(t.shape.as_list()), t.dtype.name) for t in arguments),
+                 tuple(sub.trainable for sub in layer._flatten_layers()),
+                 bool(record.could_possibly_record()),
+                 None if autocast is None else autocast.dtype, _inference_kernel.active)
 
 
 class _OperationGraph:
@@ -147,12 +168,12 @@ class _OperationGraph:
     # --- tracing, once per form -------------------------------------------------------
 
     @classmethod
-    def trace(cls, layer, inputs, training, tensors, with_gradient, autocast_dtype,
-              inference_kernel_active):
+    def trace(cls, layer, inputs, tensors, form):
         """The form's graph, traced with ``layer``'s variables standing for placeholders of
         their handles, or None where it cannot be reused."""
         import tensorflow as tf
 
+        training, with_gradient = form.training, form.with_gradient
         keras_variables = layer.variables
         names = sorted(tensors)
         marks = {}
@@ -181,7 +202,7 @@ class _OperationGraph:
                      {n: spec(tensors[n]) for n in names})
         try:
             graph = _on_a_thread(lambda: tf.function(step, autograph=False).get_concrete_function(
-                *arguments).graph, autocast_dtype, inference_kernel_active)
+                *arguments).graph, form.autocast_dtype, form.inference_kernel)
         except Exception:  # noqa: BLE001 - traced inline, where an error is raised as usual
             return None
         return cls._from_traced(graph, marks, with_gradient)
@@ -311,6 +332,7 @@ def _on_a_thread(trace, autocast_dtype, inference_kernel_active):
     result = {}
 
     def run():
+        _TRACING.active = True
         try:
             with contextlib.ExitStack() as scopes:
                 if autocast_dtype is not None:

@@ -17,7 +17,7 @@ SPACE = NASNetSearchSpace(num_blocks=3)
 def _child(seed):
     keras.utils.set_random_seed(seed)
     genotype = SPACE.decode_actions(SPACE.random_actions(np.random.default_rng(seed)))
-    model = SPACE.build_model(genotype, input_shape=(32, 32, 3), num_cells=1, filters=4)
+    model = SPACE.build_model(genotype, input_shape=(32, 32, 3), num_cells=1, filters=8)
     return model
 
 
@@ -73,20 +73,20 @@ def test_each_form_is_traced_once_across_children():
 
 
 def _operation():
-    layer = build_operation("sep_conv_3x3", 4, 1, 4, "keras", NormSettings(0.9, 1e-3, 0.0),
+    layer = build_operation("sep_conv_3x3", 8, 1, 8, "keras", NormSettings(0.9, 1e-3, 0.0),
                             "op")
-    layer.build((None, 8, 8, 4))
+    layer.build((None, 8, 8, 8))
     return layer
 
 
 def test_calls_outside_a_traced_function_or_the_scope_are_plain_calls():
-    layer, x = _operation(), tf.ones((2, 8, 8, 4))
+    layer, x = _operation(), tf.ones((2, 8, 8, 8))
     with reused_operation_graphs() as graphs:
         eager = call_operation(layer, x, training=True)  # eager: nothing to copy into
     assert graphs.traced == 0 and graphs.copies == 0
     traced = tf.function(lambda: call_operation(layer, x, training=False), autograph=False)
     np.testing.assert_array_equal(np.array(traced()), np.array(layer(x, training=False)))
-    assert eager.shape == (2, 8, 8, 4)
+    assert eager.shape == (2, 8, 8, 8)
 
 
 def test_a_form_that_reads_more_than_its_inputs_and_variables_is_traced_inline(monkeypatch):
@@ -97,7 +97,7 @@ def test_a_form_that_reads_more_than_its_inputs_and_variables_is_traced_inline(m
         return original(self, x, training=training, activated=activated) * outside
 
     monkeypatch.setattr(StackedSeparableConv, "call", call)
-    layer, x = _operation(), tf.ones((2, 8, 8, 4))
+    layer, x = _operation(), tf.ones((2, 8, 8, 8))
     expected = np.array(layer(x, training=False))
     with reused_operation_graphs() as graphs:
         got = tf.function(lambda: call_operation(layer, x + 0, training=False),
@@ -141,7 +141,7 @@ def test_a_search_copies_its_childrens_operations(monkeypatch, tmp_path):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(24, 32, 32, 3)).astype("float32"), rng.integers(0, 10, 24)
     tuner = NASTuner(RandomOracle(SPACE, objective="val_accuracy", max_trials=2, seed=0),
-                     input_shape=(32, 32, 3), child_kwargs={"filters": 4}, verbose=0,
+                     input_shape=(32, 32, 3), child_kwargs={"filters": 8}, verbose=0,
                      directory=str(tmp_path), project_name="p")
     tuner.search(x[:16], y[:16], validation_data=(x[16:], y[16:]), epochs=1, batch_size=8)
     assert len(tuner.oracle.trials) == 2 and copies
