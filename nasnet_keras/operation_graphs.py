@@ -84,11 +84,12 @@ def call_operation(layer, inputs, training=None, **tensors):
     with graphs.lock:
         if form not in graphs.graphs:
             graphs.graphs[form] = _OperationGraph.trace(layer, inputs, tensors, form)
-        graph = graphs.graphs[form]
-        if graph is None:
-            return layer(inputs, training=training, **tensors)
-        graphs.copies += 1
-    return graph.copy(layer, inputs, tensors)
+        operation_graph = graphs.graphs[form]
+        if operation_graph is not None:
+            graphs.copies += 1
+    if operation_graph is None:
+        return layer(inputs, training=training, **tensors)
+    return operation_graph.copy(layer, inputs, tensors)
 
 
 def _reusable_classes():
