@@ -127,14 +127,15 @@ def _form(layer, inputs, training, tensors):
 
     from nasnet_keras.normalization import _inference_kernel
 
-    if (not layer.built or not layer.variables or not tf.inside_function()
-            or in_stateless_scope() or tf.distribute.has_strategy()
-            or not isinstance(training, bool)):
+    if (not layer.built or not tf.inside_function() or in_stateless_scope()
+            or tf.distribute.has_strategy() or not isinstance(training, bool)):
         return None
     arguments = [inputs, *tensors.values()]
     if not all(tf.is_symbolic_tensor(t) and t.shape.rank is not None for t in arguments):
         return None
-    if not all(isinstance(getattr(v, "_value", None), tf.Variable) for v in layer.variables):
+    variables = layer.variables  # Keras walks the sublayers for each call: once here
+    if not variables or not all(isinstance(getattr(v, "_value", None), tf.Variable)
+                                for v in variables):
         return None
     config = dict(layer.get_config())
     config.pop("name", None)
@@ -159,11 +160,14 @@ class _OperationGraph:
         self.backward = backward  # None where no tape records
         self.dy_name = dy_name
         self.gradient_names = gradient_names  # per argument: a tensor name, or None
-        # The forward tensors the backward part reads, or passes on as a gradient.
+        # The gradients the backward part computes (the others are tensors it is given), and
+        # the forward tensors it reads or passes on as a gradient.
+        computed = [g for g in gradient_names
+                    if g is not None and backward is not None and backward.produces(g)]
+        self.computed_gradient_names = computed
         saved = set()
         if backward is not None:
-            saved = backward.reads | {g for g in gradient_names
-                                      if g is not None and not backward.produces(g)}
+            saved = backward.reads | ({g for g in gradient_names if g is not None} - {*computed})
         self.saved_names = sorted(saved - {*argument_names, dy_name})
 
     # --- tracing, once per form -------------------------------------------------------
@@ -265,9 +269,8 @@ class _OperationGraph:
         if self.backward is not None:
             def backward(dy):
                 given = {**known, self.dy_name: dy}
-                inside = [g for g in self.gradient_names
-                          if g is not None and self.backward.produces(g)]
-                given.update(self.backward.copy(given, inside, f"{layer.name}_grad"))
+                given.update(self.backward.copy(given, self.computed_gradient_names,
+                                                f"{layer.name}_grad"))
                 return [None if g is None else given[g] for g in self.gradient_names]
 
             record.record_operation("NASNetOperation", [y], arguments, backward)
